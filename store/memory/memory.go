@@ -1,0 +1,265 @@
+// Package memory is a store.Store kept in process memory, for tests and single-node setups that
+// can afford to lose every session on restart.
+package memory
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sessiongate/sessiongate/store"
+)
+
+// Store is an in-memory store.Store. One lock guards everything: Create must be atomic with the
+// user's cut-off and session count, and the other operations are map look-ups.
+type Store struct {
+	mu      sync.RWMutex
+	tenants map[string]*tenant
+}
+
+type tenant struct {
+	sessions map[string]*store.Session      // by id, live and ended
+	live     map[string]map[string]struct{} // user id -> ids of live sessions
+	cutoffs  map[string]time.Time           // user id -> cut-off
+	policy   *store.Policy
+}
+
+// New returns an empty store.
+func New() *Store {
+	return &Store{tenants: map[string]*tenant{}}
+}
+
+// tenantFor returns the tenant, creating it when create is set; else it may be nil.
+func (s *Store) tenantFor(id string, create bool) *tenant {
+	tn := s.tenants[id]
+	if tn == nil && create {
+		tn = &tenant{
+			sessions: map[string]*store.Session{},
+			live:     map[string]map[string]struct{}{},
+			cutoffs:  map[string]time.Time{},
+		}
+		s.tenants[id] = tn
+	}
+	return tn
+}
+
+// Get implements store.Store.
+func (s *Store) Get(_ context.Context, tenantID, id string) (store.Session, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if tn := s.tenantFor(tenantID, false); tn != nil {
+		if sess := tn.sessions[id]; sess != nil {
+			return clone(sess), nil
+		}
+	}
+	return store.Session{}, store.ErrNotFound
+}
+
+// Create implements store.Store.
+func (s *Store) Create(_ context.Context, req store.CreateRequest) (store.CreateResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tn := s.tenantFor(req.Session.TenantID, true)
+	if cur := tn.sessions[req.Session.ID]; cur != nil {
+		return store.CreateResult{Session: clone(cur)}, nil
+	}
+	user := req.Session.UserID
+	// A zero IssuedAt (no iat) is before any cut-off, as it must be.
+	if cutoff, ok := tn.cutoffs[user]; ok && req.IssuedAt.Before(cutoff) {
+		return store.CreateResult{Refused: store.ReasonRevoked}, nil
+	}
+
+	var res store.CreateResult
+	var live []*store.Session
+	for id := range tn.live[user] {
+		sess := tn.sessions[id]
+		if reason := req.Policy.EndReasonAt(sess, sess.LastActiveAt, req.Now); reason != "" {
+			res.Ended = append(res.Ended, tn.end(sess, reason, req.Now))
+			continue
+		}
+		live = append(live, sess)
+	}
+	if limit := req.Policy.MaxSessions; limit.Enabled && len(live) >= limit.Max {
+		if limit.Strategy == store.StrategyRejectNew {
+			res.Refused = store.RefusedLimit
+			return res, nil
+		}
+		slices.SortFunc(live, oldestFirst)
+		// Leave Max-1 so that the new one makes Max, even when the limit was lowered; min keeps
+		// a Max below 1 (refused by config validation) from panicking.
+		for _, sess := range live[:min(len(live), len(live)-limit.Max+1)] {
+			res.Ended = append(res.Ended, tn.end(sess, store.ReasonEvicted, req.Now))
+		}
+	}
+
+	sess := clone(&req.Session)
+	tn.sessions[sess.ID] = &sess
+	if tn.live[user] == nil {
+		tn.live[user] = map[string]struct{}{}
+	}
+	tn.live[user][sess.ID] = struct{}{}
+	res.Session, res.Created = clone(&sess), true
+	return res, nil
+}
+
+// End implements store.Store.
+func (s *Store) End(_ context.Context, tenantID, id, reason string, now time.Time) (store.Session, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tn := s.tenantFor(tenantID, false)
+	if tn == nil || tn.sessions[id] == nil {
+		return store.Session{}, store.ErrNotFound
+	}
+	sess := tn.sessions[id]
+	if sess.Ended() {
+		return clone(sess), nil
+	}
+	return tn.end(sess, reason, now), nil
+}
+
+// EndUser implements store.Store.
+func (s *Store) EndUser(_ context.Context, tenantID, userID string, req store.EndUserRequest) ([]store.Session, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tn := s.tenantFor(tenantID, req.SetCutoff)
+	if tn == nil {
+		return nil, nil
+	}
+	if cur, ok := tn.cutoffs[userID]; req.SetCutoff && (!ok || req.Now.After(cur)) {
+		tn.cutoffs[userID] = req.Now
+	}
+	var ended []store.Session
+	for id := range tn.live[userID] {
+		if id != req.KeepID {
+			ended = append(ended, tn.end(tn.sessions[id], req.Reason, req.Now))
+		}
+	}
+	return ended, nil
+}
+
+// ListUserSessions implements store.Store.
+func (s *Store) ListUserSessions(_ context.Context, tenantID, userID string) ([]store.Session, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	tn := s.tenantFor(tenantID, false)
+	if tn == nil {
+		return nil, nil
+	}
+	var list []store.Session
+	for id := range tn.live[userID] {
+		list = append(list, clone(tn.sessions[id]))
+	}
+	slices.SortFunc(list, func(a, b store.Session) int { return newestFirst(&a, &b) })
+	return list, nil
+}
+
+// Touch implements store.Store.
+func (s *Store) Touch(_ context.Context, touches []store.Touch) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range touches {
+		tn := s.tenantFor(t.TenantID, false)
+		if tn == nil {
+			continue
+		}
+		if sess := tn.sessions[t.ID]; sess != nil && !sess.Ended() && t.At.After(sess.LastActiveAt) {
+			sess.LastActiveAt = t.At
+		}
+	}
+	return nil
+}
+
+// GetPolicy implements store.Store.
+func (s *Store) GetPolicy(_ context.Context, tenantID string) (store.Policy, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if tn := s.tenantFor(tenantID, false); tn != nil && tn.policy != nil {
+		return *tn.policy, nil
+	}
+	return store.Policy{}, store.ErrNotFound
+}
+
+// PutPolicy implements store.Store.
+func (s *Store) PutPolicy(_ context.Context, tenantID string, p store.Policy) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tenantFor(tenantID, true).policy = &p
+	return nil
+}
+
+// DeletePolicy implements store.Store.
+func (s *Store) DeletePolicy(_ context.Context, tenantID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if tn := s.tenantFor(tenantID, false); tn != nil {
+		tn.policy = nil
+	}
+	return nil
+}
+
+// Sweep implements store.Store. It holds the lock for the whole walk: memory stores are small.
+func (s *Store) Sweep(_ context.Context, now time.Time, decide func(*store.Session) (store.SweepAction, string)) (ended, purged int, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, tn := range s.tenants {
+		for id, sess := range tn.sessions {
+			c := clone(sess)
+			switch action, reason := decide(&c); action {
+			case store.SweepEnd:
+				if !sess.Ended() {
+					tn.end(sess, reason, now)
+					ended++
+				}
+			case store.SweepPurge:
+				delete(tn.sessions, id)
+				tn.dropLive(sess)
+				purged++
+			}
+		}
+	}
+	return ended, purged, nil
+}
+
+// Close implements store.Store; there is nothing to release.
+func (s *Store) Close() error { return nil }
+
+// end ends a live session and returns a copy of it.
+func (tn *tenant) end(sess *store.Session, reason string, now time.Time) store.Session {
+	sess.EndedAt, sess.EndReason = now, reason
+	tn.dropLive(sess)
+	return clone(sess)
+}
+
+// dropLive removes the session from its user's live set, and the set when it empties so that
+// users who come and go do not pile up.
+func (tn *tenant) dropLive(sess *store.Session) {
+	ids := tn.live[sess.UserID]
+	delete(ids, sess.ID)
+	if len(ids) == 0 {
+		delete(tn.live, sess.UserID)
+	}
+}
+
+// clone copies a session deeply: callers may mutate what they get, Location included.
+func clone(s *store.Session) store.Session {
+	c := *s
+	if s.Location != nil {
+		loc := *s.Location
+		c.Location = &loc
+	}
+	return c
+}
+
+// oldestFirst orders by CreatedAt, then id so that ties evict the same session every time.
+func oldestFirst(a, b *store.Session) int {
+	return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
+}
+
+func newestFirst(a, b *store.Session) int {
+	return cmp.Or(b.CreatedAt.Compare(a.CreatedAt), strings.Compare(a.ID, b.ID))
+}
+
+var _ store.Store = (*Store)(nil)
