@@ -1,0 +1,83 @@
+// Package cache holds sessiongate's in-memory caches: a bounded ristretto cache by string key
+// whose invalidations always win over fills that raced with them, so a session ended in the
+// store is never re-cached from a read made before the end.
+package cache
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/dgraph-io/ristretto/v2"
+	"github.com/dgraph-io/ristretto/v2/z"
+)
+
+// Cache is a bounded concurrent cache of V by string key.
+//
+// A reader that misses takes Generation() before reading the backing store and hands it to
+// Fill; Fill does nothing when any invalidation happened in between. Invalidations are rare
+// (revocations, policy changes), so one counter for the whole cache is enough.
+type Cache[V any] struct {
+	rc  *ristretto.Cache[string, V]
+	mu  sync.RWMutex // Fill holds it shared, Invalidate exclusively: no fill slips between them
+	gen atomic.Uint64
+}
+
+// New makes a cache that holds up to maxEntries values.
+func New[V any](maxEntries int64) (*Cache[V], error) {
+	if maxEntries < 1 {
+		return nil, fmt.Errorf("cache size must be at least 1, got %d", maxEntries)
+	}
+	rc, err := ristretto.NewCache(&ristretto.Config[string, V]{
+		NumCounters:        maxEntries * 10,
+		MaxCost:            maxEntries,
+		BufferItems:        64,
+		IgnoreInternalCost: true,
+		// Hash strings directly: the generic default boxes the key into an interface.
+		KeyToHash: func(k string) (uint64, uint64) { return z.MemHashString(k), xxhash.Sum64String(k) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("making cache: %w", err)
+	}
+	return &Cache[V]{rc: rc}, nil
+}
+
+// Get returns the cached value for key.
+func (c *Cache[V]) Get(key string) (V, bool) { return c.rc.Get(key) }
+
+// Generation is the invalidation count, to be passed to Fill.
+func (c *Cache[V]) Generation() uint64 { return c.gen.Load() }
+
+// Fill caches v under key unless an invalidation happened since gen was read.
+func (c *Cache[V]) Fill(key string, v V, gen uint64) {
+	c.mu.RLock()
+	if c.gen.Load() == gen {
+		c.rc.Set(key, v, 1)
+	}
+	c.mu.RUnlock()
+}
+
+// Invalidate drops keys and makes every fill that started before it a no-op.
+func (c *Cache[V]) Invalidate(keys ...string) {
+	c.mu.Lock()
+	c.gen.Add(1)
+	for _, k := range keys {
+		c.rc.Del(k)
+	}
+	c.mu.Unlock()
+}
+
+// Purge drops everything, for when invalidations may have been missed.
+func (c *Cache[V]) Purge() {
+	c.mu.Lock()
+	c.gen.Add(1)
+	c.rc.Clear()
+	c.mu.Unlock()
+}
+
+// Wait blocks until every Fill made so far is visible to Get.
+func (c *Cache[V]) Wait() { c.rc.Wait() }
+
+// Close stops the cache's goroutines.
+func (c *Cache[V]) Close() { c.rc.Close() }

@@ -1,0 +1,224 @@
+package enforcer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jws"
+)
+
+// errNoKeys means no key set could be loaded yet: an outage, not a bad token.
+var errNoKeys = errors.New("signing keys unavailable")
+
+// keyProvider hands jwx the keys that may verify a token. The algorithm a key accepts is
+// derived from the key itself (its kty, curve and alg), never from the token's header alone,
+// so "none" and HS/RS confusion cannot verify.
+type keyProvider interface {
+	jws.KeyProvider
+	// ready fails with errNoKeys while no key set has ever been loaded.
+	ready(ctx context.Context) error
+}
+
+// hmacKeys verifies HS256/HS384/HS512 with one shared secret.
+type hmacKeys struct{ secret []byte }
+
+func (hmacKeys) ready(context.Context) error { return nil }
+
+func (h hmacKeys) FetchKeys(_ context.Context, sink jws.KeySink, sig *jws.Signature, _ *jws.Message) error {
+	switch alg := sig.ProtectedHeaders().Algorithm(); alg {
+	case jwa.HS256, jwa.HS384, jwa.HS512:
+		sink.Key(alg, h.secret)
+		return nil
+	default:
+		return fmt.Errorf("algorithm %q not accepted for an HMAC secret", alg)
+	}
+}
+
+// algorithmsFor lists the signature algorithms a JWK may verify.
+func algorithmsFor(k jwk.Key) []jwa.SignatureAlgorithm {
+	var byType []jwa.SignatureAlgorithm
+	switch k.KeyType() {
+	case jwa.RSA:
+		byType = []jwa.SignatureAlgorithm{jwa.RS256, jwa.RS384, jwa.RS512, jwa.PS256, jwa.PS384, jwa.PS512}
+	case jwa.EC:
+		crv, _ := k.Get(jwk.ECDSACrvKey)
+		switch crv {
+		case jwa.P256:
+			byType = []jwa.SignatureAlgorithm{jwa.ES256}
+		case jwa.P384:
+			byType = []jwa.SignatureAlgorithm{jwa.ES384}
+		case jwa.P521:
+			byType = []jwa.SignatureAlgorithm{jwa.ES512}
+		}
+	case jwa.OKP:
+		byType = []jwa.SignatureAlgorithm{jwa.EdDSA}
+	case jwa.OctetSeq:
+		byType = []jwa.SignatureAlgorithm{jwa.HS256, jwa.HS384, jwa.HS512}
+	}
+	declared := k.Algorithm().String()
+	if declared == "" {
+		return byType
+	}
+	for _, a := range byType {
+		if a.String() == declared {
+			return []jwa.SignatureAlgorithm{a}
+		}
+	}
+	return nil
+}
+
+// offerKeys gives sink every key of set that matches the token's kid and accepts its alg.
+// It reports whether the kid was found at all.
+func offerKeys(set jwk.Set, sink jws.KeySink, sig *jws.Signature) bool {
+	hdr := sig.ProtectedHeaders()
+	kid, alg := hdr.KeyID(), hdr.Algorithm()
+	found := false
+	for i := 0; i < set.Len(); i++ {
+		k, _ := set.Key(i)
+		if kid != "" && k.KeyID() != kid {
+			continue
+		}
+		found = true
+		if use := k.KeyUsage(); use != "" && use != "sig" {
+			continue
+		}
+		for _, a := range algorithmsFor(k) {
+			if a == alg {
+				sink.Key(alg, k)
+			}
+		}
+	}
+	return found
+}
+
+// fileKeys verifies with a JWKS read once from a file.
+type fileKeys struct{ set jwk.Set }
+
+func loadJWKSFile(path string) (fileKeys, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fileKeys{}, fmt.Errorf("reading jwks_file: %w", err)
+	}
+	set, err := parseJWKS(data)
+	if err != nil {
+		return fileKeys{}, fmt.Errorf("jwks_file %s: %w", path, err)
+	}
+	return fileKeys{set: set}, nil
+}
+
+func parseJWKS(data []byte) (jwk.Set, error) {
+	set, err := jwk.Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("parsing JWKS: %w", err)
+	}
+	if set.Len() == 0 {
+		return nil, errors.New("JWKS has no keys")
+	}
+	return set, nil
+}
+
+func (fileKeys) ready(context.Context) error { return nil }
+
+func (f fileKeys) FetchKeys(_ context.Context, sink jws.KeySink, sig *jws.Signature, _ *jws.Message) error {
+	offerKeys(f.set, sink, sig)
+	return nil
+}
+
+// urlKeys verifies with a JWKS fetched from a URL. The set is refreshed every refreshEvery,
+// and on a token whose kid it does not know at most once per minRefresh; when a fetch fails
+// the last good set stays in use.
+type urlKeys struct {
+	url          string
+	client       *http.Client
+	now          func() time.Time
+	minRefresh   time.Duration
+	refreshEvery time.Duration
+
+	mu        sync.Mutex
+	set       jwk.Set
+	fetchedAt time.Time // last attempt, good or bad
+	loadedAt  time.Time // last good set
+}
+
+func newURLKeys(url string, now func() time.Time) *urlKeys {
+	return &urlKeys{
+		url:          url,
+		client:       &http.Client{Timeout: 10 * time.Second},
+		now:          now,
+		minRefresh:   10 * time.Second,
+		refreshEvery: 15 * time.Minute,
+	}
+}
+
+func (u *urlKeys) fetch(ctx context.Context) (jwk.Set, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := u.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("fetching JWKS: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("fetching JWKS: status %d", resp.StatusCode)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("reading JWKS: %w", err)
+	}
+	return parseJWKS(data)
+}
+
+// current returns the key set, refreshing it when it is due or when force is set and the
+// last attempt is older than minRefresh. Fetches are serialised so a burst of unknown kids
+// makes one request.
+func (u *urlKeys) current(ctx context.Context, force bool) (jwk.Set, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	now := u.now()
+	due := u.set == nil || now.Sub(u.loadedAt) >= u.refreshEvery || force
+	if due && now.Sub(u.fetchedAt) >= u.minRefresh {
+		u.fetchedAt = now
+		set, err := u.fetch(ctx)
+		if err == nil {
+			u.set, u.loadedAt = set, now
+		} else if u.set == nil {
+			return nil, fmt.Errorf("%w: %v", errNoKeys, err)
+		}
+	}
+	if u.set == nil {
+		return nil, errNoKeys
+	}
+	return u.set, nil
+}
+
+func (u *urlKeys) ready(ctx context.Context) error {
+	_, err := u.current(ctx, false)
+	return err
+}
+
+func (u *urlKeys) FetchKeys(ctx context.Context, sink jws.KeySink, sig *jws.Signature, _ *jws.Message) error {
+	set, err := u.current(ctx, false)
+	if err != nil {
+		return err
+	}
+	if offerKeys(set, sink, sig) || sig.ProtectedHeaders().KeyID() == "" {
+		return nil
+	}
+	set, err = u.current(ctx, true)
+	if err != nil {
+		return err
+	}
+	offerKeys(set, sink, sig)
+	return nil
+}

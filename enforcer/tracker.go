@@ -1,0 +1,516 @@
+package enforcer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/sessiongate/sessiongate/cache"
+	"github.com/sessiongate/sessiongate/store"
+)
+
+// TombstoneRetention is the shortest time an ended session is remembered, so that its token
+// cannot bring it back. A tenant whose force re-login is longer keeps them that long.
+const TombstoneRetention = 30 * 24 * time.Hour
+
+// TrackerConfig tunes a Tracker. Zero values take the documented defaults.
+type TrackerConfig struct {
+	// Now is the clock. Default: time.Now.
+	Now func() time.Time
+	// SessionCacheSize is how many sessions are cached. Default: 250000.
+	SessionCacheSize int64
+	// PolicyCacheSize is how many tenants' policies are cached. Default: 10000.
+	PolicyCacheSize int64
+	// TouchInterval is the least time between two writes of one session's last activity.
+	// Default: a tenth of the session's idle timeout, between 1s and 1m (1m without one).
+	TouchInterval time.Duration
+	// FlushEvery is how often due activity is written. Default: 1s.
+	FlushEvery time.Duration
+	// SweepEvery is how often ended and dead sessions are swept. Default: 1h.
+	SweepEvery time.Duration
+	Logger     *zap.Logger
+}
+
+// Tracker is the session state shared by every enforcer that uses one store: the store, the
+// session and policy caches, the buffered idle touches and the sweeper. Every write to
+// sessions or policies goes through it, so its caches are never stale on this node.
+type Tracker struct {
+	store    store.Store
+	now      func() time.Time
+	log      *zap.Logger
+	sessions *cache.Cache[*liveSession]
+	policies *cache.Cache[*tenantPolicy]
+
+	touchInterval time.Duration
+	flushEvery    time.Duration
+	sweepEvery    time.Duration
+
+	// sweepDefaults is the default policy the sweeper applies to tenants without their own:
+	// that of the config loaded last.
+	sweepDefaults atomic.Pointer[store.Policy]
+
+	mu    sync.Mutex
+	dirty map[string]*liveSession // sessions with activity not yet written
+
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+// liveSession is a cached session. s is the store's record as loaded and never changes;
+// activity seen on this node is tracked beside it.
+type liveSession struct {
+	s          store.Session
+	interval   time.Duration // touch interval
+	lastActive atomic.Int64  // unix nanoseconds, exact on this node
+	writtenAt  atomic.Int64  // when activity was last written (or loaded)
+	dirty      atomic.Bool
+}
+
+func (ls *liveSession) raise(t int64) {
+	for {
+		old := ls.lastActive.Load()
+		if t <= old || ls.lastActive.CompareAndSwap(old, t) {
+			return
+		}
+	}
+}
+
+func (ls *liveSession) lastActiveTime() time.Time { return time.Unix(0, ls.lastActive.Load()) }
+
+// tenantPolicy is a cached answer to "what policy has this tenant set?".
+type tenantPolicy struct {
+	p   store.Policy
+	own bool // false: the tenant has none and the default applies
+}
+
+// NewTracker starts a tracker on st. Close stops it and flushes pending activity; it does
+// not close st.
+func NewTracker(st store.Store, cfg TrackerConfig) (*Tracker, error) {
+	t := &Tracker{
+		store:         st,
+		now:           cfg.Now,
+		log:           cfg.Logger,
+		touchInterval: cfg.TouchInterval,
+		flushEvery:    cfg.FlushEvery,
+		sweepEvery:    cfg.SweepEvery,
+		dirty:         map[string]*liveSession{},
+		stop:          make(chan struct{}),
+		done:          make(chan struct{}),
+	}
+	if t.now == nil {
+		t.now = time.Now
+	}
+	if t.log == nil {
+		t.log = zap.NewNop()
+	}
+	if t.flushEvery <= 0 {
+		t.flushEvery = time.Second
+	}
+	if t.sweepEvery <= 0 {
+		t.sweepEvery = time.Hour
+	}
+	var err error
+	if t.sessions, err = cache.New[*liveSession](orDefault(cfg.SessionCacheSize, 250_000)); err != nil {
+		return nil, err
+	}
+	if t.policies, err = cache.New[*tenantPolicy](orDefault(cfg.PolicyCacheSize, 10_000)); err != nil {
+		t.sessions.Close()
+		return nil, err
+	}
+	go t.background()
+	return t, nil
+}
+
+func orDefault(n, def int64) int64 {
+	if n > 0 {
+		return n
+	}
+	return def
+}
+
+// SetSweepDefaults sets the default policy the sweeper applies (the last loaded config's).
+func (t *Tracker) SetSweepDefaults(p store.Policy) { t.sweepDefaults.Store(&p) }
+
+func (t *Tracker) background() {
+	defer close(t.done)
+	flush := time.NewTicker(t.flushEvery)
+	defer flush.Stop()
+	sweep := time.NewTicker(t.sweepEvery)
+	defer sweep.Stop()
+	for {
+		select {
+		case <-t.stop:
+			return
+		case <-flush.C:
+			t.flush(false)
+		case <-sweep.C:
+			if _, _, err := t.Sweep(context.Background()); err != nil {
+				t.log.Warn("sweeping sessions", zap.Error(err))
+			}
+		}
+	}
+}
+
+// Close stops the background work and writes all pending activity.
+func (t *Tracker) Close() {
+	t.closeOnce.Do(func() {
+		close(t.stop)
+		<-t.done
+		t.flush(true)
+		t.sessions.Close()
+		t.policies.Close()
+	})
+}
+
+// flush writes the activity of dirty sessions whose touch interval has passed (all of them
+// when final).
+func (t *Tracker) flush(final bool) {
+	now := t.now().UnixNano()
+	var touches []store.Touch
+	t.mu.Lock()
+	for key, ls := range t.dirty {
+		if !final && now-ls.writtenAt.Load() < int64(ls.interval) {
+			continue
+		}
+		delete(t.dirty, key)
+		// Clear the flag before reading the time: a touch racing with us marks it again.
+		ls.dirty.Store(false)
+		ls.writtenAt.Store(now)
+		touches = append(touches, store.Touch{TenantID: ls.s.TenantID, ID: ls.s.ID, At: ls.lastActiveTime()})
+	}
+	t.mu.Unlock()
+	if len(touches) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := t.store.Touch(ctx, touches); err != nil {
+		t.log.Warn("writing session activity", zap.Int("sessions", len(touches)), zap.Error(err))
+	}
+}
+
+// touch records activity at now, and queues it for writing.
+func (t *Tracker) touch(ls *liveSession, now time.Time) {
+	ls.raise(now.UnixNano())
+	if ls.dirty.Load() || !ls.dirty.CompareAndSwap(false, true) {
+		return
+	}
+	t.mu.Lock()
+	t.dirty[ls.s.TenantID+"\x00"+ls.s.ID] = ls
+	t.mu.Unlock()
+}
+
+// intervalFor is the touch interval of sessions under policy p.
+func (t *Tracker) intervalFor(p *store.Policy) time.Duration {
+	if t.touchInterval > 0 {
+		return t.touchInterval
+	}
+	if !p.IdleTimeout.Enabled {
+		return time.Minute
+	}
+	return min(max(p.IdleTimeout.Duration/10, time.Second), time.Minute)
+}
+
+// policy returns the tenant's effective policy: its own, else defaults.
+func (t *Tracker) policy(ctx context.Context, tenantID string, defaults *store.Policy) (store.Policy, bool, error) {
+	if tp, ok := t.policies.Get(tenantID); ok {
+		if tp.own {
+			return tp.p, true, nil
+		}
+		return *defaults, false, nil
+	}
+	gen := t.policies.Generation()
+	p, err := t.store.GetPolicy(ctx, tenantID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		t.policies.Fill(tenantID, &tenantPolicy{}, gen)
+		return *defaults, false, nil
+	case err != nil:
+		return store.Policy{}, false, err
+	}
+	t.policies.Fill(tenantID, &tenantPolicy{p: p, own: true}, gen)
+	return p, true, nil
+}
+
+// newLive wraps a session loaded from the store, keeping activity this node has not written
+// yet when the session was dropped from the cache meanwhile.
+func (t *Tracker) newLive(s store.Session, p *store.Policy) *liveSession {
+	key := sessionKey(s.TenantID, s.ID)
+	t.mu.Lock()
+	pending := t.dirty[key]
+	t.mu.Unlock()
+	if pending != nil && !s.Ended() {
+		return pending
+	}
+	ls := &liveSession{s: s, interval: t.intervalFor(p)}
+	ls.lastActive.Store(s.LastActiveAt.UnixNano())
+	ls.writtenAt.Store(t.now().UnixNano())
+	return ls
+}
+
+// session returns the cached or stored session, or nil when the store has none.
+func (t *Tracker) session(ctx context.Context, key, tenantID, id string, p *store.Policy) (*liveSession, uint64, error) {
+	if ls, ok := t.sessions.Get(key); ok {
+		return ls, 0, nil
+	}
+	gen := t.sessions.Generation()
+	s, err := t.store.Get(ctx, tenantID, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, gen, nil
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	ls := t.newLive(s, p)
+	t.sessions.Fill(key, ls, gen)
+	return ls, 0, nil
+}
+
+// admit decides on one request of an identified user: the session is found or created,
+// the policy applied and activity recorded. It returns "" to allow, else the refusal code.
+func (t *Tracker) admit(ctx context.Context, c *Claims, defaults *store.Policy, info ClientInfo) (string, error) {
+	p, _, err := t.policy(ctx, c.TenantID, defaults)
+	if err != nil {
+		return CodeStoreUnavailable, err
+	}
+	ls, gen, err := t.session(ctx, c.sessionKey, c.TenantID, c.SessionID, &p)
+	if err != nil {
+		return CodeStoreUnavailable, err
+	}
+	if ls == nil {
+		ls, err = t.create(ctx, c, &p, info, gen)
+		var refused errRefused
+		if errors.As(err, &refused) {
+			return string(refused), nil
+		}
+		if err != nil {
+			return CodeStoreUnavailable, err
+		}
+	}
+	if ls.s.UserID != c.UserID {
+		// A session id names one user's session; another user's token cannot take it over.
+		return CodeInvalidToken, nil
+	}
+	if ls.s.Ended() {
+		return ls.s.EndReason, nil
+	}
+	now := t.now()
+	reason := p.EndReasonAt(&ls.s, ls.lastActiveTime(), now)
+	if reason == store.ReasonIdleTimeout {
+		// Another node may have seen activity this one has not: ask the store before ending.
+		s, err := t.store.Get(ctx, c.TenantID, c.SessionID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return CodeStoreUnavailable, err
+		}
+		ls.raise(s.LastActiveAt.UnixNano())
+		if reason = p.EndReasonAt(&ls.s, ls.lastActiveTime(), now); s.Ended() {
+			reason = s.EndReason
+		}
+	}
+	if reason != "" {
+		if _, err := t.end(ctx, c.TenantID, c.SessionID, reason); err != nil {
+			return CodeStoreUnavailable, err
+		}
+		return reason, nil
+	}
+	t.touch(ls, now)
+	return "", nil
+}
+
+// errRefused carries the code of a creation the store refused.
+type errRefused string
+
+func (e errRefused) Error() string { return "session refused: " + string(e) }
+
+// create makes the session a valid token names, under the tenant's limit and the user's
+// cut-off.
+func (t *Tracker) create(ctx context.Context, c *Claims, p *store.Policy, info ClientInfo, gen uint64) (*liveSession, error) {
+	now := t.now()
+	ua := info.UserAgent
+	if len(ua) > maxUserAgent {
+		ua = ua[:maxUserAgent]
+	}
+	s := store.Session{
+		TenantID: c.TenantID, UserID: c.UserID, ID: c.SessionID,
+		CreatedAt: now, LastActiveAt: now,
+		IP: info.IP, UserAgent: ua, Device: parseDevice(ua),
+	}
+	issued := c.IssuedAt
+	if !issued.IsZero() {
+		// iat counts whole seconds: a token minted in the same second as a sign-out, but
+		// after it, must not be refused, so iat stands for the end of its second.
+		issued = issued.Add(time.Second - time.Nanosecond)
+	}
+	res, err := t.store.Create(ctx, store.CreateRequest{Session: s, Policy: *p, IssuedAt: issued, Now: now})
+	if err != nil {
+		return nil, err
+	}
+	t.forget(res.Ended)
+	if res.Refused != "" {
+		return nil, errRefused(res.Refused)
+	}
+	ls := t.newLive(res.Session, p)
+	t.sessions.Fill(c.sessionKey, ls, gen)
+	return ls, nil
+}
+
+// forget drops ended sessions from the cache.
+func (t *Tracker) forget(ended []store.Session) {
+	if len(ended) == 0 {
+		return
+	}
+	keys := make([]string, len(ended))
+	for i := range ended {
+		keys[i] = sessionKey(ended[i].TenantID, ended[i].ID)
+	}
+	t.sessions.Invalidate(keys...)
+}
+
+// end ends one session with reason and drops it from the cache.
+func (t *Tracker) end(ctx context.Context, tenantID, id, reason string) (store.Session, error) {
+	s, err := t.store.End(ctx, tenantID, id, reason, t.now())
+	if err != nil {
+		return store.Session{}, err
+	}
+	t.sessions.Invalidate(sessionKey(tenantID, id))
+	return s, nil
+}
+
+// EndSession revokes one session. Unknown sessions are store.ErrNotFound.
+func (t *Tracker) EndSession(ctx context.Context, tenantID, id string) error {
+	_, err := t.end(ctx, tenantID, id, store.ReasonRevoked)
+	return err
+}
+
+// EndUserSessions revokes all of a user's sessions but keepID (when set) and sets the user's
+// cut-off, so tokens issued before now cannot open new sessions either.
+func (t *Tracker) EndUserSessions(ctx context.Context, tenantID, userID, keepID string) (int, error) {
+	ended, err := t.store.EndUser(ctx, tenantID, userID, store.EndUserRequest{
+		Reason: store.ReasonRevoked, Now: t.now(), KeepID: keepID, SetCutoff: true,
+	})
+	if err != nil {
+		return 0, err
+	}
+	t.forget(ended)
+	return len(ended), nil
+}
+
+// UserSessions lists the user's live sessions, newest first, with this node's latest
+// activity. Sessions their policy has already ended are left out.
+func (t *Tracker) UserSessions(ctx context.Context, tenantID, userID string, defaults *store.Policy) ([]store.Session, store.Policy, error) {
+	p, _, err := t.policy(ctx, tenantID, defaults)
+	if err != nil {
+		return nil, p, err
+	}
+	list, err := t.store.ListUserSessions(ctx, tenantID, userID)
+	if err != nil {
+		return nil, p, err
+	}
+	now := t.now()
+	live := list[:0]
+	for _, s := range list {
+		if ls, ok := t.sessions.Get(sessionKey(tenantID, s.ID)); ok && ls.lastActiveTime().After(s.LastActiveAt) {
+			s.LastActiveAt = ls.lastActiveTime()
+		}
+		if p.EndReasonAt(&s, s.LastActiveAt, now) == "" {
+			live = append(live, s)
+		}
+	}
+	return live, p, nil
+}
+
+// Policy returns the tenant's effective policy and whether it is the tenant's own.
+func (t *Tracker) Policy(ctx context.Context, tenantID string, defaults *store.Policy) (store.Policy, bool, error) {
+	return t.policy(ctx, tenantID, defaults)
+}
+
+// SetPolicy stores the tenant's own policy.
+func (t *Tracker) SetPolicy(ctx context.Context, tenantID string, p store.Policy) error {
+	if err := t.store.PutPolicy(ctx, tenantID, p); err != nil {
+		return err
+	}
+	t.policies.Invalidate(tenantID)
+	return nil
+}
+
+// DeletePolicy removes the tenant's own policy; the default applies again.
+func (t *Tracker) DeletePolicy(ctx context.Context, tenantID string) error {
+	if err := t.store.DeletePolicy(ctx, tenantID); err != nil {
+		return err
+	}
+	t.policies.Invalidate(tenantID)
+	return nil
+}
+
+// Sweep ends live sessions their policy has ended and purges tombstones past retention.
+// Without sweep defaults (no config loaded yet) it does nothing.
+func (t *Tracker) Sweep(ctx context.Context) (ended, purged int, err error) {
+	defaults := t.sweepDefaults.Load()
+	if defaults == nil {
+		return 0, 0, nil
+	}
+	// The store calls decide under its lock, where the store cannot be read: policies come
+	// from the cache, and tenants missing from it are loaded after a pass and swept in a
+	// second one.
+	for pass := 0; pass < 2; pass++ {
+		e, p, missing, err := t.sweepPass(ctx, defaults)
+		ended, purged = ended+e, purged+p
+		if err != nil || len(missing) == 0 {
+			return ended, purged, err
+		}
+		for tenantID := range missing {
+			if _, _, err := t.policy(ctx, tenantID, defaults); err != nil {
+				return ended, purged, fmt.Errorf("reading a tenant policy while sweeping: %w", err)
+			}
+		}
+	}
+	return ended, purged, nil
+}
+
+func (t *Tracker) sweepPass(ctx context.Context, defaults *store.Policy) (ended, purged int, missing map[string]bool, err error) {
+	now := t.now()
+	var endedKeys []string
+	ended, purged, err = t.store.Sweep(ctx, now, func(s *store.Session) (store.SweepAction, string) {
+		tp, ok := t.policies.Get(s.TenantID)
+		if !ok {
+			if missing == nil {
+				missing = map[string]bool{}
+			}
+			missing[s.TenantID] = true
+			return store.SweepKeep, ""
+		}
+		p := defaults
+		if tp.own {
+			p = &tp.p
+		}
+		if s.Ended() {
+			retention := TombstoneRetention
+			if p.ForceRelogin.Enabled {
+				retention = max(retention, p.ForceRelogin.Duration)
+			}
+			if now.Sub(s.EndedAt) >= retention {
+				return store.SweepPurge, ""
+			}
+			return store.SweepKeep, ""
+		}
+		last := s.LastActiveAt
+		if ls, ok := t.sessions.Get(sessionKey(s.TenantID, s.ID)); ok && ls.lastActiveTime().After(last) {
+			last = ls.lastActiveTime()
+		}
+		if reason := p.EndReasonAt(s, last, now); reason != "" {
+			endedKeys = append(endedKeys, sessionKey(s.TenantID, s.ID))
+			return store.SweepEnd, reason
+		}
+		return store.SweepKeep, ""
+	})
+	if len(endedKeys) > 0 {
+		t.sessions.Invalidate(endedKeys...)
+	}
+	return ended, purged, missing, err
+}
