@@ -1,0 +1,107 @@
+package caddymodule
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/sessiongate/sessiongate/enforcer"
+	"github.com/sessiongate/sessiongate/store"
+	"github.com/sessiongate/sessiongate/store/bolt"
+	"github.com/sessiongate/sessiongate/store/memory"
+)
+
+// pool shares each store, and the tracker (caches, pending activity) on it, across config
+// reloads: Caddy provisions the new config before it cleans up the old one, and a bolt file
+// cannot be opened twice.
+var pool = caddy.NewUsagePool()
+
+// shared is a pooled store and its tracker.
+type shared struct {
+	key     string
+	store   store.Store
+	tracker *enforcer.Tracker
+}
+
+// Destruct runs when the last config using the store is cleaned up.
+func (s *shared) Destruct() error {
+	s.tracker.Close()
+	if err := s.store.Close(); err != nil {
+		return fmt.Errorf("closing session store: %w", err)
+	}
+	return nil
+}
+
+func (s *shared) release() error {
+	_, err := pool.Delete(s.key)
+	return err
+}
+
+func loadShared(key string, open func() (store.Store, error), cfg enforcer.TrackerConfig) (*shared, error) {
+	v, _, err := pool.LoadOrNew(key, func() (caddy.Destructor, error) {
+		st, err := open()
+		if err != nil {
+			return nil, err
+		}
+		t, err := enforcer.NewTracker(st, cfg)
+		if err != nil {
+			_ = st.Close()
+			return nil, err
+		}
+		return &shared{key: key, store: st, tracker: t}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*shared), nil
+}
+
+// boltLockTimeout bounds the wait for a bolt file another process holds, so that neither
+// `caddy run` nor `caddy validate` hangs on it.
+const boltLockTimeout = time.Second
+
+func openBolt(path string) (store.Store, error) {
+	st, err := bolt.Open(path, bolt.Options{Timeout: boltLockTimeout})
+	if err != nil {
+		return nil, fmt.Errorf("store bolt %s (is another Caddy process using it?): %w", path, err)
+	}
+	return st, nil
+}
+
+func openMemory() store.Store { return memory.New() }
+
+// live is the enforcers of the loaded configs, newest last, for the admin routes, which Caddy
+// creates apart from any config.
+var live struct {
+	sync.Mutex
+	list []*enforcer.Enforcer
+}
+
+func registerLive(e *enforcer.Enforcer) {
+	live.Lock()
+	live.list = append(live.list, e)
+	live.Unlock()
+}
+
+func unregisterLive(e *enforcer.Enforcer) {
+	live.Lock()
+	defer live.Unlock()
+	for i, x := range live.list {
+		if x == e {
+			live.list = append(live.list[:i], live.list[i+1:]...)
+			return
+		}
+	}
+}
+
+// currentEnforcer is the enforcer of the config loaded last, or nil.
+func currentEnforcer() *enforcer.Enforcer {
+	live.Lock()
+	defer live.Unlock()
+	if len(live.list) == 0 {
+		return nil
+	}
+	return live.list[len(live.list)-1]
+}
