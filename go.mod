@@ -10,6 +10,7 @@ require (
 	github.com/mileusna/useragent v1.3.5
 	github.com/spf13/cobra v1.10.2
 	go.etcd.io/bbolt v1.5.0
+	go.uber.org/goleak v1.3.0
 	go.uber.org/zap v1.28.0
 )
 

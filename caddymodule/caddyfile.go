@@ -128,7 +128,7 @@ func (h *Handler) unmarshalStore(d *caddyfile.Dispenser) error {
 	if len(args) == 0 {
 		return d.Err("store: want bolt [<path>] or memory")
 	}
-	h.Store.Type = args[0]
+	h.Store = &StoreConfig{Type: args[0]}
 	switch {
 	case args[0] == "bolt" && len(args) <= 2:
 		if len(args) == 2 {

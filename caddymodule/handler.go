@@ -65,7 +65,7 @@ type Handler struct {
 	MaxSessionsStrategy string `json:"max_sessions_strategy,omitempty"`
 
 	// Store is where sessions are kept. Default: bolt at sessiongate.db in Caddy's data dir.
-	Store StoreConfig `json:"store,omitempty"`
+	Store *StoreConfig `json:"store,omitempty"`
 	// TouchInterval is the least time between two writes of a session's last activity.
 	// Default: a tenth of the idle timeout, between 1s and 1m.
 	TouchInterval caddy.Duration `json:"touch_interval,omitempty"`
@@ -174,9 +174,13 @@ func (h *Handler) defaultPolicy() store.Policy {
 
 // storeOpener names the configured store (the key under which it is shared) and how to open it.
 func (h *Handler) storeOpener() (string, func() (store.Store, error), error) {
-	switch h.Store.Type {
+	cfg := StoreConfig{}
+	if h.Store != nil {
+		cfg = *h.Store
+	}
+	switch cfg.Type {
 	case "", "bolt":
-		path := h.Store.Path
+		path := cfg.Path
 		if path == "" {
 			path = filepath.Join(caddy.AppDataDir(), "sessiongate.db")
 		}
@@ -188,7 +192,7 @@ func (h *Handler) storeOpener() (string, func() (store.Store, error), error) {
 	case "memory":
 		return "memory", func() (store.Store, error) { return openMemory(), nil }, nil
 	default:
-		return "", nil, fmt.Errorf("store: unknown type %q (want bolt or memory)", h.Store.Type)
+		return "", nil, fmt.Errorf("store: unknown type %q (want bolt or memory)", cfg.Type)
 	}
 }
 
