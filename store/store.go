@@ -142,6 +142,24 @@ type Touch struct {
 	At       time.Time
 }
 
+// UserSummary is what a tenant's user listing shows of one user.
+type UserSummary struct {
+	UserID         string
+	ActiveSessions int
+	LastActiveAt   time.Time // the latest activity of the user's live sessions
+}
+
+// Add counts s in the summary when p has not ended it by now. Stores use it to build listings.
+func (u *UserSummary) Add(s *Session, p *Policy, now time.Time) {
+	if s.Ended() || p.EndReasonAt(s, s.LastActiveAt, now) != "" {
+		return
+	}
+	u.ActiveSessions++
+	if s.LastActiveAt.After(u.LastActiveAt) {
+		u.LastActiveAt = s.LastActiveAt
+	}
+}
+
 // SweepAction is what Sweep does with one session.
 type SweepAction int
 
@@ -170,6 +188,10 @@ type Store interface {
 	EndUser(ctx context.Context, tenantID, userID string, req EndUserRequest) ([]Session, error)
 	// ListUserSessions returns the user's live sessions, newest (by CreatedAt) first.
 	ListUserSessions(ctx context.Context, tenantID, userID string) ([]Session, error)
+	// ListUsers returns up to limit users of the tenant that have live sessions, in user id
+	// order, starting after the user id after ("" for the first page). Sessions p has ended
+	// by now (idle, expired) do not count, and users left with none are skipped.
+	ListUsers(ctx context.Context, tenantID, after string, limit int, p Policy, now time.Time) ([]UserSummary, error)
 	// Touch raises LastActiveAt of each live session to At when At is later. Unknown and
 	// ended sessions are skipped.
 	Touch(ctx context.Context, touches []Touch) error

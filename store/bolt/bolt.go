@@ -232,6 +232,41 @@ func (s *Store) ListUserSessions(_ context.Context, tenantID, userID string) ([]
 	return live, nil
 }
 
+// ListUsers implements store.Store. It walks the tenant's live index from after, reading only
+// the sessions of the users it returns (and of users it skips for having none left).
+func (s *Store) ListUsers(_ context.Context, tenantID, after string, limit int, p store.Policy, now time.Time) ([]store.UserSummary, error) {
+	var out []store.UserSummary
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		tb := tx.Bucket(bucketUsers).Bucket([]byte(tenantID))
+		if tb == nil {
+			return nil
+		}
+		c := tb.Cursor()
+		k, _ := c.Seek([]byte(after))
+		if k != nil && string(k) == after {
+			k, _ = c.Next()
+		}
+		for ; k != nil && len(out) < limit; k, _ = c.Next() {
+			live, err := liveSessions(tx, tenantID, string(k))
+			if err != nil {
+				return err
+			}
+			sum := store.UserSummary{UserID: string(k)}
+			for i := range live {
+				sum.Add(&live[i], &p, now)
+			}
+			if sum.ActiveSessions > 0 {
+				out = append(out, sum)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing users of tenant %s: %w", tenantID, err)
+	}
+	return out, nil
+}
+
 // Touch implements store.Store. The whole batch is one transaction: one fsync per flush.
 func (s *Store) Touch(_ context.Context, touches []store.Touch) error {
 	err := s.db.Update(func(tx *bbolt.Tx) error {

@@ -156,6 +156,37 @@ func (s *Store) ListUserSessions(_ context.Context, tenantID, userID string) ([]
 	return list, nil
 }
 
+// ListUsers implements store.Store.
+func (s *Store) ListUsers(_ context.Context, tenantID, after string, limit int, p store.Policy, now time.Time) ([]store.UserSummary, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	tn := s.tenantFor(tenantID, false)
+	if tn == nil {
+		return nil, nil
+	}
+	users := make([]string, 0, len(tn.live))
+	for u := range tn.live {
+		if u > after {
+			users = append(users, u)
+		}
+	}
+	slices.Sort(users)
+	var out []store.UserSummary
+	for _, u := range users {
+		if len(out) == limit {
+			break
+		}
+		sum := store.UserSummary{UserID: u}
+		for id := range tn.live[u] {
+			sum.Add(tn.sessions[id], &p, now)
+		}
+		if sum.ActiveSessions > 0 {
+			out = append(out, sum)
+		}
+	}
+	return out, nil
+}
+
 // Touch implements store.Store.
 func (s *Store) Touch(_ context.Context, touches []store.Touch) error {
 	s.mu.Lock()

@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"End", testEnd},
 		{"EndUser", testEndUser},
 		{"ListUserSessions", testListUserSessions},
+		{"ListUsers", testListUsers},
 		{"Touch", testTouch},
 		{"Policies", testPolicies},
 		{"Sweep", testSweep},
@@ -771,6 +772,53 @@ func agedSessions(t *testing.T, st store.Store, n int, policy store.Policy) []st
 
 // session returns a live session created and last active at at, with every optional field set
 // but Location.
+func testListUsers(t *testing.T, st store.Store) {
+	ctx := t.Context()
+	idle := store.Policy{IdleTimeout: store.Timeout{Enabled: true, Duration: time.Hour}}
+	// u1: two live sessions; u2: one live, one ended; u3: only an idle-dead one;
+	// u4: one live; another tenant's user must never show.
+	create(t, st, session("t1", "u1", "a", t0), store.Policy{})
+	create(t, st, session("t1", "u1", "b", t0.Add(10*time.Minute)), store.Policy{})
+	create(t, st, session("t1", "u2", "c", t0.Add(20*time.Minute)), store.Policy{})
+	create(t, st, session("t1", "u2", "d", t0.Add(30*time.Minute)), store.Policy{})
+	if _, err := st.End(ctx, "t1", "d", store.ReasonRevoked, t0.Add(31*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	create(t, st, session("t1", "u3", "e", t0.Add(-2*time.Hour)), store.Policy{})
+	create(t, st, session("t1", "u4", "f", t0.Add(40*time.Minute)), store.Policy{})
+	create(t, st, session("t2", "u0", "g", t0), store.Policy{})
+	now := t0.Add(50 * time.Minute)
+
+	page := func(after string, limit int) []store.UserSummary {
+		t.Helper()
+		got, err := st.ListUsers(ctx, "t1", after, limit, idle, now)
+		if err != nil {
+			t.Fatalf("ListUsers(after %q): %v", after, err)
+		}
+		return got
+	}
+	want := []store.UserSummary{
+		{UserID: "u1", ActiveSessions: 2, LastActiveAt: t0.Add(10 * time.Minute)},
+		{UserID: "u2", ActiveSessions: 1, LastActiveAt: t0.Add(20 * time.Minute)},
+		{UserID: "u4", ActiveSessions: 1, LastActiveAt: t0.Add(40 * time.Minute)},
+	}
+	if got := page("", 10); !reflect.DeepEqual(got, want) {
+		t.Errorf("all users:\n got %+v\nwant %+v", got, want)
+	}
+	if got := page("", 2); !reflect.DeepEqual(got, want[:2]) {
+		t.Errorf("first page of 2:\n got %+v\nwant %+v", got, want[:2])
+	}
+	if got := page("u2", 2); !reflect.DeepEqual(got, want[2:]) {
+		t.Errorf("page after u2:\n got %+v\nwant %+v", got, want[2:])
+	}
+	if got := page("u4", 2); len(got) != 0 {
+		t.Errorf("page after the last user: %+v, want none", got)
+	}
+	if got, err := st.ListUsers(ctx, "nobody", "", 10, idle, now); err != nil || len(got) != 0 {
+		t.Errorf("unknown tenant: %+v, %v; want none", got, err)
+	}
+}
+
 func session(tenant, user, id string, at time.Time) store.Session {
 	return store.Session{
 		TenantID:     tenant,
