@@ -48,10 +48,13 @@ func Status(code string) int {
 	}
 }
 
-// Error is a JSON error body.
+// Error is a JSON error body. Errors and ErrorCode repeat the message and code on the
+// Frontegg-compatible routes, where Frontegg's clients look for them.
 type Error struct {
-	Code    string `json:"error"`
-	Message string `json:"message"`
+	Code      string   `json:"error"`
+	Message   string   `json:"message"`
+	Errors    []string `json:"errors,omitempty"`
+	ErrorCode string   `json:"errorCode,omitempty"`
 }
 
 // WriteError answers with code's status and body; message "" takes the code's standard text.
@@ -72,7 +75,16 @@ func WriteError(w http.ResponseWriter, code, message string) {
 	case http.StatusServiceUnavailable:
 		h.Set("Retry-After", "1")
 	}
-	writeJSON(w, status, Error{Code: code, Message: message})
+	writeError(w, status, code, message)
+}
+
+// writeError writes an error body with any status.
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	e := Error{Code: code, Message: message}
+	if _, ok := w.(fronteggWriter); ok {
+		e.Errors, e.ErrorCode = []string{message}, code
+	}
+	writeJSON(w, status, e)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

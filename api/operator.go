@@ -9,7 +9,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sessiongate/sessiongate/enforcer"
-	"github.com/sessiongate/sessiongate/store"
 )
 
 // MaxBody is the largest request body the APIs read.
@@ -18,15 +17,16 @@ const MaxBody = 64 << 10
 // operator serves the operator routes (CONTRACT section 6). It acts on any tenant: whoever
 // reaches Caddy's admin endpoint is trusted.
 type operator struct {
+	common
 	enforcer func() *enforcer.Enforcer
-	log      *zap.Logger
 }
 
 // NewOperator returns the operator routes mounted under prefix (e.g. "/sessiongate").
 // live returns the enforcer to act through, or nil when no sessiongate handler is loaded.
 func NewOperator(prefix string, live func() *enforcer.Enforcer, log *zap.Logger) http.Handler {
-	o := &operator{enforcer: live, log: log}
+	o := &operator{common: common{log: log}, enforcer: live}
 	m := http.NewServeMux()
+	m.HandleFunc(prefix+"/tenants/{tenant}/users", o.users)
 	m.HandleFunc(prefix+"/tenants/{tenant}/users/{user}/sessions", o.userSessions)
 	m.HandleFunc(prefix+"/tenants/{tenant}/sessions/{id}", o.session)
 	m.HandleFunc(prefix+"/tenants/{tenant}/policy", o.policy)
@@ -39,11 +39,11 @@ func NewOperator(prefix string, live func() *enforcer.Enforcer, log *zap.Logger)
 func (o *operator) target(w http.ResponseWriter, r *http.Request, names ...string) (*enforcer.Enforcer, []string, bool) {
 	vals := make([]string, len(names))
 	for i, n := range names {
-		vals[i] = r.PathValue(n)
-		if !enforcer.ValidID(vals[i]) {
-			WriteError(w, CodeBadRequest, n+": must be 1 to 256 letters, digits or . _ ~ : @ + = | -")
+		v, ok := pathID(w, r, n)
+		if !ok {
 			return nil, nil, false
 		}
+		vals[i] = v
 	}
 	e := o.enforcer()
 	if e == nil {
@@ -55,17 +55,7 @@ func (o *operator) target(w http.ResponseWriter, r *http.Request, names ...strin
 
 func methodNotAllowed(w http.ResponseWriter, allow string) {
 	w.Header().Set("Allow", allow)
-	writeJSON(w, http.StatusMethodNotAllowed, Error{Code: CodeBadRequest, Message: "method not allowed; use " + allow})
-}
-
-// storeFailed answers a store error: 404 for ErrNotFound, else 503 (logged).
-func (o *operator) storeFailed(w http.ResponseWriter, err error) {
-	if errors.Is(err, store.ErrNotFound) {
-		WriteError(w, CodeNotFound, "")
-		return
-	}
-	o.log.Error("session store failed", zap.Error(err))
-	WriteError(w, enforcer.CodeStoreUnavailable, "")
+	writeError(w, http.StatusMethodNotAllowed, CodeBadRequest, "method not allowed; use "+allow)
 }
 
 func (o *operator) userSessions(w http.ResponseWriter, r *http.Request) {
@@ -80,22 +70,23 @@ func (o *operator) userSessions(w http.ResponseWriter, r *http.Request) {
 	t := e.Tracker()
 	if r.Method == http.MethodDelete {
 		if _, err := t.EndUserSessions(r.Context(), v[0], v[1], ""); err != nil {
-			o.storeFailed(w, err)
+			o.failed(w, err)
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	list, p, err := t.UserSessions(r.Context(), v[0], v[1], e.DefaultPolicy())
-	if err != nil {
-		o.storeFailed(w, err)
+	o.listSessions(w, r, e, v[0], v[1], "", false)
+}
+
+func (o *operator) users(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		methodNotAllowed(w, "GET")
 		return
 	}
-	out := SessionList{Sessions: make([]Session, len(list))}
-	for i := range list {
-		out.Sessions[i] = NewSession(&list[i], &p, "")
+	if e, v, ok := o.target(w, r, "tenant"); ok {
+		o.listUsers(w, r, e, v[0])
 	}
-	writeJSON(w, http.StatusOK, out)
 }
 
 func (o *operator) session(w http.ResponseWriter, r *http.Request) {
@@ -108,72 +99,29 @@ func (o *operator) session(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := e.Tracker().EndSession(r.Context(), v[0], v[1]); err != nil {
-		o.storeFailed(w, err)
+		o.failed(w, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
 func (o *operator) policy(w http.ResponseWriter, r *http.Request) {
-	switch r.Method {
-	case http.MethodGet, http.MethodPut, http.MethodDelete:
-	default:
-		methodNotAllowed(w, "GET, PUT, DELETE")
-		return
-	}
-	e, v, ok := o.target(w, r, "tenant")
-	if !ok {
-		return
-	}
-	t, tenant := e.Tracker(), v[0]
-	switch r.Method {
-	case http.MethodDelete:
-		if err := t.DeletePolicy(r.Context(), tenant); err != nil {
-			o.storeFailed(w, err)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-	case http.MethodGet:
-		p, own, err := t.Policy(r.Context(), tenant, e.DefaultPolicy())
-		if err != nil {
-			o.storeFailed(w, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, NewPolicy(&p, own))
-	case http.MethodPut:
-		body, ok := readBody(w, r)
-		if !ok {
-			return
-		}
-		current, _, err := t.Policy(r.Context(), tenant, e.DefaultPolicy())
-		if err != nil {
-			o.storeFailed(w, err)
-			return
-		}
-		p, err := DecodePolicy(body, current)
-		if err != nil {
-			WriteError(w, CodeBadRequest, err.Error())
-			return
-		}
-		if err := t.SetPolicy(r.Context(), tenant, p); err != nil {
-			o.storeFailed(w, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, NewPolicy(&p, true))
+	if e, v, ok := o.target(w, r, "tenant"); ok {
+		o.servePolicy(w, r, e, v[0])
 	}
 }
 
 // readBody reads a JSON request body of at most MaxBody bytes, answering 415 or 413 itself.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !isJSON(ct) {
-		writeJSON(w, http.StatusUnsupportedMediaType, Error{Code: CodeBadRequest, Message: "Content-Type must be application/json"})
+		writeError(w, http.StatusUnsupportedMediaType, CodeBadRequest, "Content-Type must be application/json")
 		return nil, false
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		writeJSON(w, http.StatusRequestEntityTooLarge, Error{Code: CodeBadRequest, Message: "the body is over 64 KiB"})
+		writeError(w, http.StatusRequestEntityTooLarge, CodeBadRequest, "the body is over 64 KiB")
 		return nil, false
 	case err != nil:
 		WriteError(w, CodeBadRequest, "reading the body: "+err.Error())

@@ -44,6 +44,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    store bolt [<path>] | memory
 //	    touch_interval <duration>
 //	    api_prefix <path>
+//	    permission <read_sessions|revoke_sessions|read_policy|write_policy> <name>
 //	    login_url  <url>
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -113,6 +114,9 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "store":
 			err = h.unmarshalStore(d)
+		case "permission":
+			err = h.unmarshalPermission(d)
+			delete(seen, opt) // one line per permission
 		default:
 			return d.Errf("unknown sessiongate option %q", opt)
 		}
@@ -138,6 +142,35 @@ func (h *Handler) unmarshalStore(d *caddyfile.Dispenser) error {
 	default:
 		return d.Errf("store: want bolt [<path>] or memory, got %q", args)
 	}
+	return nil
+}
+
+// unmarshalPermission reads `permission <read_sessions|revoke_sessions|read_policy|write_policy> <name>`.
+func (h *Handler) unmarshalPermission(d *caddyfile.Dispenser) error {
+	args := d.RemainingArgs()
+	if len(args) != 2 {
+		return d.Err("permission: want <read_sessions|revoke_sessions|read_policy|write_policy> <name>")
+	}
+	if h.Permissions == nil {
+		h.Permissions = &PermissionNames{}
+	}
+	var dst *string
+	switch args[0] {
+	case "read_sessions":
+		dst = &h.Permissions.ReadSessions
+	case "revoke_sessions":
+		dst = &h.Permissions.RevokeSessions
+	case "read_policy":
+		dst = &h.Permissions.ReadPolicy
+	case "write_policy":
+		dst = &h.Permissions.WritePolicy
+	default:
+		return d.Errf("permission: unknown permission %q (want read_sessions, revoke_sessions, read_policy or write_policy)", args[0])
+	}
+	if *dst != "" {
+		return d.Errf("permission %s: given more than once", args[0])
+	}
+	*dst = args[1]
 	return nil
 }
 

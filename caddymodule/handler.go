@@ -72,14 +72,41 @@ type Handler struct {
 
 	// APIPrefix is where the site API is served. Default: /.sessiongate.
 	APIPrefix string `json:"api_prefix,omitempty"`
+	// Permissions renames the permissions the site API checks. Defaults: Frontegg's names
+	// (fe.secure.read.sessions, fe.secure.delete.sessions, fe.secure.read.securityPolicy,
+	// fe.secure.write.securityPolicy).
+	Permissions *PermissionNames `json:"permissions,omitempty"`
 	// LoginURL, when set, receives browser navigations that are refused (302, with the
 	// original URL in redirect_uri) instead of a 401.
 	LoginURL string `json:"login_url,omitempty"`
 
 	enforcer *enforcer.Enforcer
 	shared   *shared
+	site     *api.Site
 	login    *url.URL
 	log      *zap.Logger
+}
+
+// PermissionNames are the names of the site API's permissions; empty ones keep the default.
+type PermissionNames struct {
+	ReadSessions   string `json:"read_sessions,omitempty"`
+	RevokeSessions string `json:"revoke_sessions,omitempty"`
+	ReadPolicy     string `json:"read_policy,omitempty"`
+	WritePolicy    string `json:"write_policy,omitempty"`
+}
+
+func (n *PermissionNames) apply(p *api.Permissions) {
+	for _, f := range []struct {
+		dst  *string
+		name string
+	}{
+		{&p.ReadSessions, n.ReadSessions}, {&p.RevokeSessions, n.RevokeSessions},
+		{&p.ReadPolicy, n.ReadPolicy}, {&p.WritePolicy, n.WritePolicy},
+	} {
+		if f.name != "" {
+			*f.dst = f.name
+		}
+	}
 }
 
 // StoreConfig says which store keeps sessions.
@@ -147,9 +174,17 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		DefaultPolicy: h.defaultPolicy(),
 	}, h.shared.tracker)
 	if err != nil {
-		h.shared.release()
+		// Caddy also calls Cleanup after a failed Provision: release only once, or the
+		// store of the config still running is closed under it.
+		_ = h.shared.release()
+		h.shared = nil
 		return err
 	}
+	perms := api.DefaultPermissions()
+	if h.Permissions != nil {
+		h.Permissions.apply(&perms)
+	}
+	h.site = api.NewSite(h.APIPrefix, perms, h.log.Named("api"))
 	h.shared.tracker.SetSweepDefaults(*h.enforcer.DefaultPolicy())
 	registerLive(h.enforcer)
 	return nil
@@ -229,7 +264,7 @@ func (h *Handler) Cleanup() error {
 // ServeHTTP enforces the session of the request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	stripIdentity(r.Header)
-	token, ok := h.token(r)
+	token, viaCookie, ok := h.token(r)
 	var v enforcer.Verdict
 	if !ok {
 		v = enforcer.Verdict{Code: enforcer.CodeInvalidToken}
@@ -242,6 +277,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return nil
 	}
 	c := v.Claims
+	if h.isAPI(r.URL.Path) {
+		h.site.Serve(w, r, &api.Caller{Enforcer: h.enforcer, Claims: c, ViaCookie: viaCookie})
+		return nil
+	}
 	vals := []string{c.UserID, c.TenantID, c.SessionID}
 	r.Header[headerUser] = vals[0:1:1]
 	r.Header[headerTenant] = vals[1:2:2]
@@ -252,8 +291,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	return next.ServeHTTP(w, r)
 }
 
-// token finds the request's token; false means it presented conflicting ones.
-func (h *Handler) token(r *http.Request) (string, bool) {
+// isAPI reports whether path is under the site API's prefix.
+func (h *Handler) isAPI(path string) bool {
+	rest, ok := strings.CutPrefix(path, h.APIPrefix)
+	return ok && (rest == "" || rest[0] == '/')
+}
+
+// token finds the request's token and whether it came from the cookie; false means it
+// presented conflicting ones.
+func (h *Handler) token(r *http.Request) (token string, viaCookie, ok bool) {
 	var header string
 	switch auths := r.Header["Authorization"]; len(auths) {
 	case 0:
@@ -264,28 +310,28 @@ func (h *Handler) token(r *http.Request) (string, bool) {
 		}
 		header = strings.TrimSpace(rest)
 		if !found || header == "" {
-			return "", false
+			return "", false, false
 		}
 	default:
-		return "", false
+		return "", false, false
 	}
 	if h.TokenCookie == "" {
-		return header, true
+		return header, false, true
 	}
 	var cookie string
 	for _, c := range r.CookiesNamed(h.TokenCookie) {
 		if cookie != "" && c.Value != cookie {
-			return "", false
+			return "", false, false
 		}
 		cookie = c.Value
 	}
 	if header != "" && cookie != "" && header != cookie {
-		return "", false
+		return "", false, false
 	}
 	if header != "" {
-		return header, true
+		return header, false, true
 	}
-	return cookie, true
+	return cookie, cookie != "", true
 }
 
 // refuse answers a request the enforcer refused.

@@ -401,6 +401,33 @@ func (t *Tracker) EndUserSessions(ctx context.Context, tenantID, userID, keepID 
 	return len(ended), nil
 }
 
+// EndUserSession revokes one of the user's sessions; another user's (or an unknown) session
+// is store.ErrNotFound, so callers cannot tell them apart.
+func (t *Tracker) EndUserSession(ctx context.Context, tenantID, userID, id string) error {
+	s, err := t.store.Get(ctx, tenantID, id)
+	if err != nil {
+		return err
+	}
+	if s.UserID != userID {
+		return store.ErrNotFound
+	}
+	if s.Ended() {
+		return nil
+	}
+	_, err = t.end(ctx, tenantID, id, store.ReasonRevoked)
+	return err
+}
+
+// Users lists up to limit users of the tenant with live sessions, in user id order after
+// the user id after.
+func (t *Tracker) Users(ctx context.Context, tenantID, after string, limit int, defaults *store.Policy) ([]store.UserSummary, error) {
+	p, _, err := t.policy(ctx, tenantID, defaults)
+	if err != nil {
+		return nil, err
+	}
+	return t.store.ListUsers(ctx, tenantID, after, limit, p, t.now())
+}
+
 // UserSessions lists the user's live sessions, newest first, with this node's latest
 // activity. Sessions their policy has already ended are left out.
 func (t *Tracker) UserSessions(ctx context.Context, tenantID, userID string, defaults *store.Policy) ([]store.Session, store.Policy, error) {

@@ -1,0 +1,408 @@
+package api
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/sessiongate/sessiongate/enforcer"
+	"github.com/sessiongate/sessiongate/store"
+)
+
+// Permissions names the permissions the site API checks in the token's permissions claim.
+type Permissions struct {
+	ReadSessions   string
+	RevokeSessions string
+	ReadPolicy     string
+	WritePolicy    string
+}
+
+// DefaultPermissions are Frontegg's names for them.
+func DefaultPermissions() Permissions {
+	return Permissions{
+		ReadSessions:   "fe.secure.read.sessions",
+		RevokeSessions: "fe.secure.delete.sessions",
+		ReadPolicy:     "fe.secure.read.securityPolicy",
+		WritePolicy:    "fe.secure.write.securityPolicy",
+	}
+}
+
+// granted reports whether perms grant want: exactly, or through a wildcard such as
+// "fe.secure.*" that covers every permission under its prefix.
+func granted(perms []string, want string) bool {
+	for _, p := range perms {
+		if p == want {
+			return true
+		}
+		if prefix, ok := strings.CutSuffix(p, "*"); ok && strings.HasSuffix(prefix, ".") && strings.HasPrefix(want, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// Caller is who a site API request comes from: the enforcer that admitted it, the token's
+// claims, and whether the token came from a cookie (then cross-origin writes are refused).
+type Caller struct {
+	Enforcer  *enforcer.Enforcer
+	Claims    *enforcer.Claims
+	ViaCookie bool
+}
+
+type callerKey struct{}
+
+func callerOf(r *http.Request) *Caller { return r.Context().Value(callerKey{}).(*Caller) }
+
+// Site serves the site API (CONTRACT section 5 and 5b) under its prefix, to callers the
+// enforcer has admitted. Tenant admins act only in their own token's tenant: paths never
+// name a tenant, so another tenant's data cannot even be addressed.
+type Site struct {
+	common
+	mux   *http.ServeMux
+	perms Permissions
+	csrf  *http.CrossOriginProtection
+}
+
+// NewSite mounts the site API under prefix (e.g. "/.sessiongate").
+func NewSite(prefix string, perms Permissions, log *zap.Logger) *Site {
+	s := &Site{common: common{log: log}, mux: http.NewServeMux(), perms: perms, csrf: http.NewCrossOriginProtection()}
+	s.mux.HandleFunc(prefix+"/api/me/sessions", s.mySessions)
+	s.mux.HandleFunc(prefix+"/api/me/sessions/{id}", s.mySession)
+	s.mux.HandleFunc(prefix+"/api/users", s.users)
+	s.mux.HandleFunc(prefix+"/api/users/{user}/sessions", s.userSessions)
+	s.mux.HandleFunc(prefix+"/api/policy", s.policy)
+	s.mountFrontegg(prefix + "/frontegg")
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { WriteError(w, CodeNotFound, "no such route") })
+	return s
+}
+
+// Serve answers a site API request from caller.
+func (s *Site) Serve(w http.ResponseWriter, r *http.Request, caller *Caller) {
+	if caller.ViaCookie && r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodOptions {
+		if err := s.csrf.Check(r); err != nil {
+			writeError(w, http.StatusForbidden, CodeCSRF, "cross-origin request refused: "+err.Error())
+			return
+		}
+	}
+	s.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, caller)))
+}
+
+// common is what the site and operator routes share: one code path per operation.
+type common struct{ log *zap.Logger }
+
+// failed answers a store error: 404 for ErrNotFound, else 503 (logged).
+func (h *common) failed(w http.ResponseWriter, err error) {
+	if errors.Is(err, store.ErrNotFound) {
+		WriteError(w, CodeNotFound, "")
+		return
+	}
+	h.log.Error("session store failed", zap.Error(err))
+	WriteError(w, enforcer.CodeStoreUnavailable, "")
+}
+
+// CodeCSRF refuses a cookie-authenticated cross-origin write.
+const CodeCSRF = "csrf_check_failed"
+
+// allow checks the caller holds perm, answering 403 itself when not.
+func (s *Site) allow(w http.ResponseWriter, c *Caller, perm string) bool {
+	if granted(c.Claims.Permissions, perm) {
+		return true
+	}
+	WriteError(w, CodeForbidden, "missing permission "+perm)
+	return false
+}
+
+func (s *Site) mySessions(w http.ResponseWriter, r *http.Request) {
+	c := callerOf(r)
+	cl := c.Claims
+	switch r.Method {
+	case http.MethodGet:
+		s.listSessions(w, r, c.Enforcer, cl.TenantID, cl.UserID, cl.SessionID, false)
+	case http.MethodDelete:
+		keep := ""
+		switch v := r.URL.Query().Get("keep_current"); v {
+		case "true":
+			keep = cl.SessionID
+		case "", "false":
+		default:
+			WriteError(w, CodeBadRequest, "keep_current: must be true or false")
+			return
+		}
+		if _, err := c.Enforcer.Tracker().EndUserSessions(r.Context(), cl.TenantID, cl.UserID, keep); err != nil {
+			s.failed(w, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		methodNotAllowed(w, "GET, DELETE")
+	}
+}
+
+func (s *Site) mySession(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodDelete {
+		methodNotAllowed(w, "DELETE")
+		return
+	}
+	id, ok := pathID(w, r, "id")
+	if !ok {
+		return
+	}
+	c := callerOf(r)
+	if err := c.Enforcer.Tracker().EndUserSession(r.Context(), c.Claims.TenantID, c.Claims.UserID, id); err != nil {
+		s.failed(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Site) userSessions(w http.ResponseWriter, r *http.Request) {
+	c := callerOf(r)
+	user, ok := pathID(w, r, "user")
+	if !ok {
+		return
+	}
+	tenant := c.Claims.TenantID
+	switch r.Method {
+	case http.MethodGet:
+		if s.allow(w, c, s.perms.ReadSessions) {
+			current := ""
+			if user == c.Claims.UserID {
+				current = c.Claims.SessionID
+			}
+			s.listSessions(w, r, c.Enforcer, tenant, user, current, true)
+		}
+	case http.MethodDelete:
+		if !s.allow(w, c, s.perms.RevokeSessions) {
+			return
+		}
+		s.revokeUser(w, r, c, user)
+	default:
+		methodNotAllowed(w, "GET, DELETE")
+	}
+}
+
+// revokeUser signs a user of the caller's tenant out everywhere. A user with no live session
+// is 404, exactly like a user of another tenant.
+func (s *Site) revokeUser(w http.ResponseWriter, r *http.Request, c *Caller, user string) {
+	t := c.Enforcer.Tracker()
+	list, _, err := t.UserSessions(r.Context(), c.Claims.TenantID, user, c.Enforcer.DefaultPolicy())
+	if err != nil {
+		s.failed(w, err)
+		return
+	}
+	if len(list) == 0 {
+		WriteError(w, CodeNotFound, "")
+		return
+	}
+	if _, err := t.EndUserSessions(r.Context(), c.Claims.TenantID, user, ""); err != nil {
+		s.failed(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// listSessions answers a page of the user's live sessions, newest first; currentID is the
+// caller's session. With notFoundWhenNone, a user without live sessions is 404 (so another
+// tenant's user looks exactly like one that does not exist).
+func (h *common) listSessions(w http.ResponseWriter, r *http.Request, e *enforcer.Enforcer, tenant, user, currentID string, notFoundWhenNone bool) {
+	limit, cursor, ok := pageParams(w, r)
+	if !ok {
+		return
+	}
+	list, p, err := e.Tracker().UserSessions(r.Context(), tenant, user, e.DefaultPolicy())
+	if err != nil {
+		h.failed(w, err)
+		return
+	}
+	if notFoundWhenNone && len(list) == 0 {
+		WriteError(w, CodeNotFound, "")
+		return
+	}
+	start := 0
+	if cursor != "" {
+		at, id, ok := decodeSessionCursor(cursor)
+		if !ok {
+			WriteError(w, CodeBadRequest, "cursor: not a cursor this API gave out")
+			return
+		}
+		// The list is newest first, ties by id: skip up to and including the cursor's place.
+		start = slices.IndexFunc(list, func(x store.Session) bool {
+			return x.CreatedAt.Before(at) || (x.CreatedAt.Equal(at) && x.ID > id)
+		})
+		if start < 0 {
+			start = len(list)
+		}
+	}
+	end := min(start+limit, len(list))
+	out := SessionList{Sessions: make([]Session, 0, end-start)}
+	for i := start; i < end; i++ {
+		out.Sessions = append(out.Sessions, NewSession(&list[i], &p, currentID))
+	}
+	if end < len(list) {
+		out.NextCursor = encodeSessionCursor(list[end-1].CreatedAt, list[end-1].ID)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// UserList is the body of GET /api/users.
+type UserList struct {
+	Users      []User `json:"users"`
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+// User is one user in a tenant's listing.
+type User struct {
+	UserID         string    `json:"user_id"`
+	ActiveSessions int       `json:"active_sessions"`
+	LastActiveAt   time.Time `json:"last_active_at"`
+}
+
+func (s *Site) users(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		methodNotAllowed(w, "GET")
+		return
+	}
+	c := callerOf(r)
+	if s.allow(w, c, s.perms.ReadSessions) {
+		s.listUsers(w, r, c.Enforcer, c.Claims.TenantID)
+	}
+}
+
+// listUsers answers a page of the tenant's users with live sessions.
+func (h *common) listUsers(w http.ResponseWriter, r *http.Request, e *enforcer.Enforcer, tenant string) {
+	limit, cursor, ok := pageParams(w, r)
+	if !ok {
+		return
+	}
+	after := ""
+	if cursor != "" {
+		b, err := base64.RawURLEncoding.DecodeString(cursor)
+		if err != nil || !enforcer.ValidID(string(b)) {
+			WriteError(w, CodeBadRequest, "cursor: not a cursor this API gave out")
+			return
+		}
+		after = string(b)
+	}
+	// One more than the page tells whether there is a next one.
+	list, err := e.Tracker().Users(r.Context(), tenant, after, limit+1, e.DefaultPolicy())
+	if err != nil {
+		h.failed(w, err)
+		return
+	}
+	out := UserList{Users: make([]User, 0, min(len(list), limit))}
+	for i := 0; i < len(list) && i < limit; i++ {
+		u := list[i]
+		out.Users = append(out.Users, User{UserID: u.UserID, ActiveSessions: u.ActiveSessions, LastActiveAt: u.LastActiveAt.UTC()})
+	}
+	if len(list) > limit {
+		out.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(list[limit-1].UserID))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Site) policy(w http.ResponseWriter, r *http.Request) {
+	c := callerOf(r)
+	perm := s.perms.WritePolicy
+	if r.Method == http.MethodGet {
+		perm = s.perms.ReadPolicy
+	}
+	if s.allow(w, c, perm) {
+		s.servePolicy(w, r, c.Enforcer, c.Claims.TenantID)
+	}
+}
+
+// servePolicy answers GET, PUT and DELETE of the tenant's policy.
+func (h *common) servePolicy(w http.ResponseWriter, r *http.Request, e *enforcer.Enforcer, tenant string) {
+	t := e.Tracker()
+	switch r.Method {
+	case http.MethodGet:
+		p, own, err := t.Policy(r.Context(), tenant, e.DefaultPolicy())
+		if err != nil {
+			h.failed(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, NewPolicy(&p, own))
+	case http.MethodPut:
+		body, ok := readBody(w, r)
+		if !ok {
+			return
+		}
+		current, _, err := t.Policy(r.Context(), tenant, e.DefaultPolicy())
+		if err != nil {
+			h.failed(w, err)
+			return
+		}
+		p, err := DecodePolicy(body, current)
+		if err != nil {
+			WriteError(w, CodeBadRequest, err.Error())
+			return
+		}
+		if err := t.SetPolicy(r.Context(), tenant, p); err != nil {
+			h.failed(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, NewPolicy(&p, true))
+	case http.MethodDelete:
+		if err := t.DeletePolicy(r.Context(), tenant); err != nil {
+			h.failed(w, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		methodNotAllowed(w, "GET, PUT, DELETE")
+	}
+}
+
+// MaxPageSize bounds ?limit; DefaultPageSize is used without one.
+const (
+	MaxPageSize     = 1000
+	DefaultPageSize = 100
+)
+
+func pageParams(w http.ResponseWriter, r *http.Request) (limit int, cursor string, ok bool) {
+	q := r.URL.Query()
+	limit = DefaultPageSize
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxPageSize {
+			WriteError(w, CodeBadRequest, "limit: must be a whole number from 1 to 1000")
+			return 0, "", false
+		}
+		limit = n
+	}
+	return limit, q.Get("cursor"), true
+}
+
+func encodeSessionCursor(at time.Time, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at.UnixNano(), 10) + "|" + id))
+}
+
+func decodeSessionCursor(cursor string) (time.Time, string, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil {
+		return time.Time{}, "", false
+	}
+	ns, id, found := strings.Cut(string(b), "|")
+	n, err := strconv.ParseInt(ns, 10, 64)
+	if !found || err != nil || !enforcer.ValidID(id) {
+		return time.Time{}, "", false
+	}
+	return time.Unix(0, n), id, true
+}
+
+// pathID is a validated id from the path, answering 400 itself when it is not one.
+func pathID(w http.ResponseWriter, r *http.Request, name string) (string, bool) {
+	v := r.PathValue(name)
+	if !enforcer.ValidID(v) {
+		WriteError(w, CodeBadRequest, name+": must be 1 to 256 letters, digits or . _ ~ : @ + = | -")
+		return "", false
+	}
+	return v, true
+}
