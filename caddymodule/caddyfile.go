@@ -46,6 +46,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    api_prefix <path>
 //	    permission <read_sessions|revoke_sessions|read_policy|write_policy> <name>
 //	    login_url  <url>
+//	    geoip_db   <path.mmdb>
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive's name
@@ -85,6 +86,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = oneArg(d, &h.APIPrefix)
 		case "login_url":
 			err = oneArg(d, &h.LoginURL)
+		case "geoip_db":
+			err = oneArg(d, &h.GeoIPDB)
 		case "leeway":
 			var dur caddy.Duration
 			if dur, err = durationArg(d, false); err == nil {

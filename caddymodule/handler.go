@@ -19,6 +19,7 @@ import (
 
 	"github.com/sessiongate/sessiongate/api"
 	"github.com/sessiongate/sessiongate/enforcer"
+	"github.com/sessiongate/sessiongate/geoip"
 	"github.com/sessiongate/sessiongate/store"
 )
 
@@ -76,6 +77,9 @@ type Handler struct {
 	// (fe.secure.read.sessions, fe.secure.delete.sessions, fe.secure.read.securityPolicy,
 	// fe.secure.write.securityPolicy).
 	Permissions *PermissionNames `json:"permissions,omitempty"`
+	// GeoIPDB is a MaxMind-format City database (.mmdb); when set, sessions show where their
+	// client IP is. Default: none (location null).
+	GeoIPDB string `json:"geoip_db,omitempty"`
 	// LoginURL, when set, receives browser navigations that are refused (302, with the
 	// original URL in redirect_uri) instead of a 401.
 	LoginURL string `json:"login_url,omitempty"`
@@ -83,6 +87,7 @@ type Handler struct {
 	enforcer *enforcer.Enforcer
 	shared   *shared
 	site     *api.Site
+	geo      *geoip.Locator
 	login    *url.URL
 	log      *zap.Logger
 }
@@ -146,6 +151,14 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		}
 		h.login = u
 	}
+	var locate func(string) *store.Location
+	if h.GeoIPDB != "" {
+		geo, err := geoip.Open(h.GeoIPDB)
+		if err != nil {
+			return fmt.Errorf("geoip_db: %w", err)
+		}
+		h.geo, locate = geo, geo.Locate
+	}
 	storeKey, open, err := h.storeOpener()
 	if err != nil {
 		return err
@@ -172,6 +185,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			User: h.ClaimUser, Tenant: h.ClaimTenant, Session: h.ClaimSession, Permissions: h.ClaimPermissions,
 		},
 		DefaultPolicy: h.defaultPolicy(),
+		Locate:        locate,
 	}, h.shared.tracker)
 	if err != nil {
 		// Caddy also calls Cleanup after a failed Provision: release only once, or the
@@ -251,6 +265,9 @@ func validCookieName(name string) bool {
 
 // Cleanup releases the shared state this config held.
 func (h *Handler) Cleanup() error {
+	if h.geo != nil {
+		_ = h.geo.Close()
+	}
 	if h.enforcer != nil {
 		unregisterLive(h.enforcer)
 		h.enforcer.Close()

@@ -26,6 +26,8 @@ type Config struct {
 	DefaultPolicy store.Policy
 	// TokenCacheSize is how many verified tokens are cached. Default: 100000.
 	TokenCacheSize int64
+	// Locate, when set, tells where a client IP is; it is asked once, when a session opens.
+	Locate func(ip string) *store.Location
 }
 
 // ClientInfo is what a request says about the client, recorded when it opens a session.
@@ -53,6 +55,7 @@ type Enforcer struct {
 	verifier *verifier
 	tracker  *Tracker
 	defaults store.Policy
+	locate   func(ip string) *store.Location
 }
 
 // New makes an enforcer that keeps its sessions in tracker.
@@ -71,7 +74,7 @@ func New(cfg Config, tracker *Tracker) (*Enforcer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Enforcer{verifier: v, tracker: tracker, defaults: cfg.DefaultPolicy}, nil
+	return &Enforcer{verifier: v, tracker: tracker, defaults: cfg.DefaultPolicy, locate: cfg.Locate}, nil
 }
 
 func newKeys(cfg *Config, now func() time.Time) (keyProvider, error) {
@@ -116,7 +119,7 @@ func (e *Enforcer) Check(ctx context.Context, token string, info ClientInfo) Ver
 		}
 		return Verdict{Code: CodeInvalidToken, Err: err}
 	}
-	code, err := e.tracker.admit(ctx, c, &e.defaults, info)
+	code, err := e.tracker.admit(ctx, c, &e.defaults, info, e.locate)
 	return Verdict{Code: code, Claims: c, Err: err}
 }
 

@@ -274,7 +274,7 @@ func (t *Tracker) session(ctx context.Context, key, tenantID, id string, p *stor
 
 // admit decides on one request of an identified user: the session is found or created,
 // the policy applied and activity recorded. It returns "" to allow, else the refusal code.
-func (t *Tracker) admit(ctx context.Context, c *Claims, defaults *store.Policy, info ClientInfo) (string, error) {
+func (t *Tracker) admit(ctx context.Context, c *Claims, defaults *store.Policy, info ClientInfo, locate func(string) *store.Location) (string, error) {
 	p, _, err := t.policy(ctx, c.TenantID, defaults)
 	if err != nil {
 		return CodeStoreUnavailable, err
@@ -284,7 +284,7 @@ func (t *Tracker) admit(ctx context.Context, c *Claims, defaults *store.Policy, 
 		return CodeStoreUnavailable, err
 	}
 	if ls == nil {
-		ls, err = t.create(ctx, c, &p, info, gen)
+		ls, err = t.create(ctx, c, &p, info, locate, gen)
 		var refused errRefused
 		if errors.As(err, &refused) {
 			return string(refused), nil
@@ -330,7 +330,7 @@ func (e errRefused) Error() string { return "session refused: " + string(e) }
 
 // create makes the session a valid token names, under the tenant's limit and the user's
 // cut-off.
-func (t *Tracker) create(ctx context.Context, c *Claims, p *store.Policy, info ClientInfo, gen uint64) (*liveSession, error) {
+func (t *Tracker) create(ctx context.Context, c *Claims, p *store.Policy, info ClientInfo, locate func(string) *store.Location, gen uint64) (*liveSession, error) {
 	now := t.now()
 	ua := info.UserAgent
 	if len(ua) > maxUserAgent {
@@ -340,6 +340,9 @@ func (t *Tracker) create(ctx context.Context, c *Claims, p *store.Policy, info C
 		TenantID: c.TenantID, UserID: c.UserID, ID: c.SessionID,
 		CreatedAt: now, LastActiveAt: now,
 		IP: info.IP, UserAgent: ua, Device: parseDevice(ua),
+	}
+	if locate != nil {
+		s.Location = locate(info.IP)
 	}
 	issued := c.IssuedAt
 	if !issued.IsZero() {
