@@ -15,19 +15,18 @@ import (
 // carry Frontegg's "errors" and "errorCode" fields, which its clients read.
 type fronteggWriter struct{ http.ResponseWriter }
 
+// mountFrontegg mounts the Frontegg routes under base. Site.Serve has already given their
+// responses Frontegg's error shape.
 func (s *Site) mountFrontegg(base string) {
-	fe := func(h http.HandlerFunc) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) { h(fronteggWriter{w}, r) }
-	}
 	sessions := base + "/identity/resources/users/sessions/v1"
 	config := base + "/identity/resources/configurations/sessions/v1"
-	s.mux.HandleFunc("GET "+sessions+"/me", fe(s.feMySessions))
-	s.mux.HandleFunc("GET "+sessions+"/me/current", fe(s.feCurrent))
-	s.mux.HandleFunc("DELETE "+sessions+"/me/all", fe(s.feEndOthers))
-	s.mux.HandleFunc("DELETE "+sessions+"/me/{id}", fe(s.mySession))
-	s.mux.HandleFunc("POST "+sessions+"/revoke", fe(s.feRevoke))
-	s.mux.HandleFunc("GET "+config, fe(s.feGetConfig))
-	s.mux.HandleFunc("POST "+config, fe(s.feSetConfig))
+	s.mux.HandleFunc("GET "+sessions+"/me", s.feMySessions)
+	s.mux.HandleFunc("GET "+sessions+"/me/current", s.feCurrent)
+	s.mux.HandleFunc("DELETE "+sessions+"/me/all", s.feEndOthers)
+	s.mux.HandleFunc("DELETE "+sessions+"/me/{id}", s.mySession)
+	s.mux.HandleFunc("POST "+sessions+"/revoke", s.feRevoke)
+	s.mux.HandleFunc("GET "+config, s.feGetConfig)
+	s.mux.HandleFunc("POST "+config, s.feSetConfig)
 }
 
 // FronteggSession is a session in Frontegg's shape.

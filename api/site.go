@@ -65,26 +65,31 @@ func callerOf(r *http.Request) *Caller { return r.Context().Value(callerKey{}).(
 // name a tenant, so another tenant's data cannot even be addressed.
 type Site struct {
 	common
-	mux   *http.ServeMux
-	perms Permissions
-	csrf  *http.CrossOriginProtection
+	frontegg string // where the Frontegg-compatible routes are mounted
+	mux      *http.ServeMux
+	perms    Permissions
+	csrf     *http.CrossOriginProtection
 }
 
 // NewSite mounts the site API under prefix (e.g. "/.sessiongate").
 func NewSite(prefix string, perms Permissions, log *zap.Logger) *Site {
-	s := &Site{common: common{log: log}, mux: http.NewServeMux(), perms: perms, csrf: http.NewCrossOriginProtection()}
+	s := &Site{
+		common: common{log: log}, frontegg: prefix + "/frontegg",
+		mux: http.NewServeMux(), perms: perms, csrf: http.NewCrossOriginProtection(),
+	}
 	s.mux.HandleFunc(prefix+"/api/me/sessions", s.mySessions)
 	s.mux.HandleFunc(prefix+"/api/me/sessions/{id}", s.mySession)
 	s.mux.HandleFunc(prefix+"/api/users", s.users)
 	s.mux.HandleFunc(prefix+"/api/users/{user}/sessions", s.userSessions)
 	s.mux.HandleFunc(prefix+"/api/policy", s.policy)
-	s.mountFrontegg(prefix + "/frontegg")
+	s.mountFrontegg(s.frontegg)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { WriteError(w, CodeNotFound, "no such route") })
 	return s
 }
 
 // Serve answers a site API request from caller.
 func (s *Site) Serve(w http.ResponseWriter, r *http.Request, caller *Caller) {
+	w = s.errorShape(w, r)
 	if caller.ViaCookie && r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodOptions {
 		if err := s.csrf.Check(r); err != nil {
 			writeError(w, http.StatusForbidden, CodeCSRF, "cross-origin request refused: "+err.Error())
@@ -105,6 +110,21 @@ func (h *common) failed(w http.ResponseWriter, err error) {
 	}
 	h.log.Error("session store failed", zap.Error(err))
 	WriteError(w, enforcer.CodeStoreUnavailable, "")
+}
+
+// errorShape marks responses of the Frontegg-compatible routes, whose errors carry Frontegg's
+// fields too.
+func (s *Site) errorShape(w http.ResponseWriter, r *http.Request) http.ResponseWriter {
+	if rest, ok := strings.CutPrefix(r.URL.Path, s.frontegg); ok && (rest == "" || rest[0] == '/') {
+		return fronteggWriter{w}
+	}
+	return w
+}
+
+// Refuse answers a request to the site API that the gateway refused, in the error shape of
+// the route it was for.
+func (s *Site) Refuse(w http.ResponseWriter, r *http.Request, code string) {
+	WriteError(s.errorShape(w, r), code, "")
 }
 
 // CodeCSRF refuses a cookie-authenticated cross-origin write.
@@ -188,21 +208,17 @@ func (s *Site) userSessions(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// revokeUser signs a user of the caller's tenant out everywhere. A user with no live session
-// is 404, exactly like a user of another tenant.
+// revokeUser signs a user of the caller's tenant out everywhere and sets the user's cut-off.
+// A user with no live session is 404, exactly like a user of another tenant; the cut-off is
+// set all the same, so tokens issued earlier for sessions not yet seen are covered.
 func (s *Site) revokeUser(w http.ResponseWriter, r *http.Request, c *Caller, user string) {
-	t := c.Enforcer.Tracker()
-	list, _, err := t.UserSessions(r.Context(), c.Claims.TenantID, user, c.Enforcer.DefaultPolicy())
+	n, err := c.Enforcer.Tracker().EndUserSessions(r.Context(), c.Claims.TenantID, user, "")
 	if err != nil {
 		s.failed(w, err)
 		return
 	}
-	if len(list) == 0 {
+	if n == 0 {
 		WriteError(w, CodeNotFound, "")
-		return
-	}
-	if _, err := t.EndUserSessions(r.Context(), c.Claims.TenantID, user, ""); err != nil {
-		s.failed(w, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

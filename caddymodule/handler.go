@@ -368,6 +368,10 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, v *enforcer.Ver
 		http.Redirect(w, r, h.loginRedirect(r), http.StatusFound)
 		return
 	}
+	if h.isAPI(r.URL.Path) {
+		h.site.Refuse(w, r, v.Code)
+		return
+	}
 	api.WriteError(w, v.Code, "")
 }
 

@@ -5,6 +5,7 @@ package geoip
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"github.com/oschwald/geoip2-golang/v2"
 
@@ -21,6 +22,11 @@ func Open(path string) (*Locator, error) {
 	db, err := geoip2.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("opening geoip_db %s: %w", path, err)
+	}
+	// Other MaxMind databases (ASN, Country-only...) open fine but never name a city.
+	if t := db.Metadata().DatabaseType; !strings.Contains(t, "City") {
+		_ = db.Close()
+		return nil, fmt.Errorf("geoip_db %s is a %q database, not a City database", path, t)
 	}
 	return &Locator{db: db}, nil
 }
