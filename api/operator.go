@@ -8,6 +8,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/sessiongate/sessiongate/store"
+
 	"github.com/sessiongate/sessiongate/enforcer"
 )
 
@@ -18,13 +20,14 @@ const MaxBody = 64 << 10
 // reaches Caddy's admin endpoint is trusted.
 type operator struct {
 	common
-	enforcer func() *enforcer.Enforcer
+	enforcers func() []*enforcer.Enforcer
 }
 
 // NewOperator returns the operator routes mounted under prefix (e.g. "/sessiongate").
-// live returns the enforcer to act through, or nil when no sessiongate handler is loaded.
-func NewOperator(prefix string, live func() *enforcer.Enforcer, log *zap.Logger) http.Handler {
-	o := &operator{common: common{log: log}, enforcer: live}
+// live returns an enforcer of each store in use (that of the newest config first), none when
+// no sessiongate handler is loaded. Lists span every store, writes reach every store.
+func NewOperator(prefix string, live func() []*enforcer.Enforcer, log *zap.Logger) http.Handler {
+	o := &operator{common: common{log: log}, enforcers: live}
 	m := http.NewServeMux()
 	m.HandleFunc(prefix+"/tenants/{tenant}/users", o.users)
 	m.HandleFunc(prefix+"/tenants/{tenant}/users/{user}/sessions", o.userSessions)
@@ -34,9 +37,9 @@ func NewOperator(prefix string, live func() *enforcer.Enforcer, log *zap.Logger)
 	return m
 }
 
-// target is the enforcer and validated path values of a request, or false when the request
+// target is the enforcers and validated path values of a request, or false when the request
 // has been answered.
-func (o *operator) target(w http.ResponseWriter, r *http.Request, names ...string) (*enforcer.Enforcer, []string, bool) {
+func (o *operator) target(w http.ResponseWriter, r *http.Request, names ...string) ([]*enforcer.Enforcer, []string, bool) {
 	vals := make([]string, len(names))
 	for i, n := range names {
 		v, ok := pathID(w, r, n)
@@ -45,12 +48,12 @@ func (o *operator) target(w http.ResponseWriter, r *http.Request, names ...strin
 		}
 		vals[i] = v
 	}
-	e := o.enforcer()
-	if e == nil {
+	es := o.enforcers()
+	if len(es) == 0 {
 		WriteError(w, enforcer.CodeStoreUnavailable, "no sessiongate handler is loaded")
 		return nil, nil, false
 	}
-	return e, vals, true
+	return es, vals, true
 }
 
 func methodNotAllowed(w http.ResponseWriter, allow string) {
@@ -63,20 +66,21 @@ func (o *operator) userSessions(w http.ResponseWriter, r *http.Request) {
 		methodNotAllowed(w, "GET, DELETE")
 		return
 	}
-	e, v, ok := o.target(w, r, "tenant", "user")
+	es, v, ok := o.target(w, r, "tenant", "user")
 	if !ok {
 		return
 	}
-	t := e.Tracker()
-	if r.Method == http.MethodDelete {
-		if _, err := t.EndUserSessions(r.Context(), v[0], v[1], ""); err != nil {
+	if r.Method == http.MethodGet {
+		o.listSessions(w, r, es, v[0], v[1], "", false)
+		return
+	}
+	for _, e := range es {
+		if _, err := e.Tracker().EndUserSessions(r.Context(), v[0], v[1], ""); err != nil {
 			o.failed(w, err)
 			return
 		}
-		w.WriteHeader(http.StatusNoContent)
-		return
 	}
-	o.listSessions(w, r, e, v[0], v[1], "", false)
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (o *operator) users(w http.ResponseWriter, r *http.Request) {
@@ -84,30 +88,42 @@ func (o *operator) users(w http.ResponseWriter, r *http.Request) {
 		methodNotAllowed(w, "GET")
 		return
 	}
-	if e, v, ok := o.target(w, r, "tenant"); ok {
-		o.listUsers(w, r, e, v[0])
+	if es, v, ok := o.target(w, r, "tenant"); ok {
+		o.listUsers(w, r, es, v[0])
 	}
 }
 
+// session ends one session in whichever store has it; 404 when none has.
 func (o *operator) session(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodDelete {
 		methodNotAllowed(w, "DELETE")
 		return
 	}
-	e, v, ok := o.target(w, r, "tenant", "id")
+	es, v, ok := o.target(w, r, "tenant", "id")
 	if !ok {
 		return
 	}
-	if err := e.Tracker().EndSession(r.Context(), v[0], v[1]); err != nil {
-		o.failed(w, err)
+	found := false
+	for _, e := range es {
+		err := e.Tracker().EndSession(r.Context(), v[0], v[1])
+		switch {
+		case err == nil:
+			found = true
+		case !errors.Is(err, store.ErrNotFound):
+			o.failed(w, err)
+			return
+		}
+	}
+	if !found {
+		WriteError(w, CodeNotFound, "")
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
 func (o *operator) policy(w http.ResponseWriter, r *http.Request) {
-	if e, v, ok := o.target(w, r, "tenant"); ok {
-		o.servePolicy(w, r, e, v[0])
+	if es, v, ok := o.target(w, r, "tenant"); ok {
+		o.servePolicy(w, r, es, v[0])
 	}
 }
 

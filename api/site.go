@@ -56,6 +56,9 @@ type Caller struct {
 	ViaCookie bool
 }
 
+// one is the caller's enforcer as the list the shared operations take.
+func (c *Caller) one() []*enforcer.Enforcer { return []*enforcer.Enforcer{c.Enforcer} }
+
 type callerKey struct{}
 
 func callerOf(r *http.Request) *Caller { return r.Context().Value(callerKey{}).(*Caller) }
@@ -144,7 +147,7 @@ func (s *Site) mySessions(w http.ResponseWriter, r *http.Request) {
 	cl := c.Claims
 	switch r.Method {
 	case http.MethodGet:
-		s.listSessions(w, r, c.Enforcer, cl.TenantID, cl.UserID, cl.SessionID, false)
+		s.listSessions(w, r, c.one(), cl.TenantID, cl.UserID, cl.SessionID, false)
 	case http.MethodDelete:
 		keep := ""
 		switch v := r.URL.Query().Get("keep_current"); v {
@@ -196,7 +199,7 @@ func (s *Site) userSessions(w http.ResponseWriter, r *http.Request) {
 			if user == c.Claims.UserID {
 				current = c.Claims.SessionID
 			}
-			s.listSessions(w, r, c.Enforcer, tenant, user, current, true)
+			s.listSessions(w, r, c.one(), tenant, user, current, true)
 		}
 	case http.MethodDelete:
 		if !s.allow(w, c, s.perms.RevokeSessions) {
@@ -224,23 +227,36 @@ func (s *Site) revokeUser(w http.ResponseWriter, r *http.Request, c *Caller, use
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// listSessions answers a page of the user's live sessions, newest first; currentID is the
-// caller's session. With notFoundWhenNone, a user without live sessions is 404 (so another
-// tenant's user looks exactly like one that does not exist).
-func (h *common) listSessions(w http.ResponseWriter, r *http.Request, e *enforcer.Enforcer, tenant, user, currentID string, notFoundWhenNone bool) {
+// listSessions answers a page of the user's live sessions in the stores of es, newest first;
+// currentID is the caller's session. With notFoundWhenNone, a user without live sessions is
+// 404 (so another tenant's user looks exactly like one that does not exist).
+func (h *common) listSessions(w http.ResponseWriter, r *http.Request, es []*enforcer.Enforcer, tenant, user, currentID string, notFoundWhenNone bool) {
 	limit, cursor, ok := pageParams(w, r)
 	if !ok {
 		return
 	}
-	list, p, err := e.Tracker().UserSessions(r.Context(), tenant, user, e.DefaultPolicy())
-	if err != nil {
-		h.failed(w, err)
-		return
+	views := []Session{}
+	for _, e := range es {
+		list, p, err := e.Tracker().UserSessions(r.Context(), tenant, user, e.DefaultPolicy())
+		if err != nil {
+			h.failed(w, err)
+			return
+		}
+		for i := range list {
+			views = append(views, NewSession(&list[i], &p, currentID))
+		}
 	}
-	if notFoundWhenNone && len(list) == 0 {
+	if notFoundWhenNone && len(views) == 0 {
 		WriteError(w, CodeNotFound, "")
 		return
 	}
+	// Newest first, ties by id: the order cursors count on.
+	slices.SortFunc(views, func(a, b Session) int {
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
 	start := 0
 	if cursor != "" {
 		at, id, ok := decodeSessionCursor(cursor)
@@ -248,21 +264,17 @@ func (h *common) listSessions(w http.ResponseWriter, r *http.Request, e *enforce
 			WriteError(w, CodeBadRequest, "cursor: not a cursor this API gave out")
 			return
 		}
-		// The list is newest first, ties by id: skip up to and including the cursor's place.
-		start = slices.IndexFunc(list, func(x store.Session) bool {
+		start = slices.IndexFunc(views, func(x Session) bool {
 			return x.CreatedAt.Before(at) || (x.CreatedAt.Equal(at) && x.ID > id)
 		})
 		if start < 0 {
-			start = len(list)
+			start = len(views)
 		}
 	}
-	end := min(start+limit, len(list))
-	out := SessionList{Sessions: make([]Session, 0, end-start)}
-	for i := start; i < end; i++ {
-		out.Sessions = append(out.Sessions, NewSession(&list[i], &p, currentID))
-	}
-	if end < len(list) {
-		out.NextCursor = encodeSessionCursor(list[end-1].CreatedAt, list[end-1].ID)
+	end := min(start+limit, len(views))
+	out := SessionList{Sessions: views[start:end]}
+	if end < len(views) {
+		out.NextCursor = encodeSessionCursor(views[end-1].CreatedAt, views[end-1].ID)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -287,12 +299,12 @@ func (s *Site) users(w http.ResponseWriter, r *http.Request) {
 	}
 	c := callerOf(r)
 	if s.allow(w, c, s.perms.ReadSessions) {
-		s.listUsers(w, r, c.Enforcer, c.Claims.TenantID)
+		s.listUsers(w, r, c.one(), c.Claims.TenantID)
 	}
 }
 
-// listUsers answers a page of the tenant's users with live sessions.
-func (h *common) listUsers(w http.ResponseWriter, r *http.Request, e *enforcer.Enforcer, tenant string) {
+// listUsers answers a page of the tenant's users with live sessions in the stores of es.
+func (h *common) listUsers(w http.ResponseWriter, r *http.Request, es []*enforcer.Enforcer, tenant string) {
 	limit, cursor, ok := pageParams(w, r)
 	if !ok {
 		return
@@ -306,19 +318,35 @@ func (h *common) listUsers(w http.ResponseWriter, r *http.Request, e *enforcer.E
 		}
 		after = string(b)
 	}
-	// One more than the page tells whether there is a next one.
-	list, err := e.Tracker().Users(r.Context(), tenant, after, limit+1, e.DefaultPolicy())
-	if err != nil {
-		h.failed(w, err)
-		return
+	// Each store's first limit+1 users after the cursor hold the union's first limit, and
+	// one more than the page tells whether there is a next one.
+	byID := map[string]*User{}
+	for _, e := range es {
+		list, err := e.Tracker().Users(r.Context(), tenant, after, limit+1, e.DefaultPolicy())
+		if err != nil {
+			h.failed(w, err)
+			return
+		}
+		for _, u := range list {
+			m := byID[u.UserID]
+			if m == nil {
+				m = &User{UserID: u.UserID}
+				byID[u.UserID] = m
+			}
+			m.ActiveSessions += u.ActiveSessions
+			if t := u.LastActiveAt.UTC(); t.After(m.LastActiveAt) {
+				m.LastActiveAt = t
+			}
+		}
 	}
-	out := UserList{Users: make([]User, 0, min(len(list), limit))}
-	for i := 0; i < len(list) && i < limit; i++ {
-		u := list[i]
-		out.Users = append(out.Users, User{UserID: u.UserID, ActiveSessions: u.ActiveSessions, LastActiveAt: u.LastActiveAt.UTC()})
+	users := make([]User, 0, len(byID))
+	for _, u := range byID {
+		users = append(users, *u)
 	}
-	if len(list) > limit {
-		out.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(list[limit-1].UserID))
+	slices.SortFunc(users, func(a, b User) int { return strings.Compare(a.UserID, b.UserID) })
+	out := UserList{Users: users[:min(len(users), limit)]}
+	if len(users) > limit {
+		out.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(users[limit-1].UserID))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -330,16 +358,17 @@ func (s *Site) policy(w http.ResponseWriter, r *http.Request) {
 		perm = s.perms.ReadPolicy
 	}
 	if s.allow(w, c, perm) {
-		s.servePolicy(w, r, c.Enforcer, c.Claims.TenantID)
+		s.servePolicy(w, r, c.one(), c.Claims.TenantID)
 	}
 }
 
-// servePolicy answers GET, PUT and DELETE of the tenant's policy.
-func (h *common) servePolicy(w http.ResponseWriter, r *http.Request, e *enforcer.Enforcer, tenant string) {
-	t := e.Tracker()
+// servePolicy answers GET, PUT and DELETE of the tenant's policy. Reads come from the first
+// store of es; writes go to every one.
+func (h *common) servePolicy(w http.ResponseWriter, r *http.Request, es []*enforcer.Enforcer, tenant string) {
+	first := es[0]
 	switch r.Method {
 	case http.MethodGet:
-		p, own, err := t.Policy(r.Context(), tenant, e.DefaultPolicy())
+		p, own, err := first.Tracker().Policy(r.Context(), tenant, first.DefaultPolicy())
 		if err != nil {
 			h.failed(w, err)
 			return
@@ -350,7 +379,7 @@ func (h *common) servePolicy(w http.ResponseWriter, r *http.Request, e *enforcer
 		if !ok {
 			return
 		}
-		current, _, err := t.Policy(r.Context(), tenant, e.DefaultPolicy())
+		current, _, err := first.Tracker().Policy(r.Context(), tenant, first.DefaultPolicy())
 		if err != nil {
 			h.failed(w, err)
 			return
@@ -360,15 +389,19 @@ func (h *common) servePolicy(w http.ResponseWriter, r *http.Request, e *enforcer
 			WriteError(w, CodeBadRequest, err.Error())
 			return
 		}
-		if err := t.SetPolicy(r.Context(), tenant, p); err != nil {
-			h.failed(w, err)
-			return
+		for _, e := range es {
+			if err := e.Tracker().SetPolicy(r.Context(), tenant, p); err != nil {
+				h.failed(w, err)
+				return
+			}
 		}
 		writeJSON(w, http.StatusOK, NewPolicy(&p, true))
 	case http.MethodDelete:
-		if err := t.DeletePolicy(r.Context(), tenant); err != nil {
-			h.failed(w, err)
-			return
+		for _, e := range es {
+			if err := e.Tracker().DeletePolicy(r.Context(), tenant); err != nil {
+				h.failed(w, err)
+				return
+			}
 		}
 		w.WriteHeader(http.StatusNoContent)
 	default:

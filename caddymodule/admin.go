@@ -13,7 +13,7 @@ func init() {
 }
 
 // Admin serves the operator routes under /sessiongate/ on Caddy's admin endpoint. It owns no
-// state: it acts through the enforcer of the sessiongate config loaded last.
+// state: it acts through the loaded sessiongate configs, on every store they use.
 type Admin struct{}
 
 // CaddyModule returns the Caddy module information.
@@ -26,7 +26,7 @@ func (Admin) CaddyModule() caddy.ModuleInfo {
 
 // Routes returns the operator routes.
 func (Admin) Routes() []caddy.AdminRoute {
-	h := api.NewOperator("/sessiongate", currentEnforcer, caddy.Log().Named("admin.api.sessiongate"))
+	h := api.NewOperator("/sessiongate", liveEnforcers, caddy.Log().Named("admin.api.sessiongate"))
 	return []caddy.AdminRoute{{
 		Pattern: "/sessiongate/",
 		Handler: caddy.AdminHandlerFunc(func(w http.ResponseWriter, r *http.Request) error {

@@ -86,26 +86,26 @@ func TestReloadSharesStateAndStopReleasesIt(t *testing.T) {
 	if code := get(t, port, tok); code != http.StatusOK {
 		t.Fatalf("first request: %d", code)
 	}
-	first := currentEnforcer().Tracker()
+	first := liveEnforcers()[0].Tracker()
 
 	for _, idle := range []string{"12h", "6h"} {
 		if err := caddy.Load(lifecycleConfig(port, db, idle), true); err != nil {
 			t.Fatalf("reload: %v", err)
 		}
-		if currentEnforcer().Tracker() != first {
+		if es := liveEnforcers(); len(es) != 1 || es[0].Tracker() != first {
 			t.Fatal("reload made a new tracker instead of sharing the pooled one")
 		}
 		if code := get(t, port, tok); code != http.StatusOK {
 			t.Fatalf("after reload: %d", code)
 		}
 	}
-	if err := currentEnforcer().Tracker().EndSession(t.Context(), "acme", "s1"); err != nil {
+	if err := liveEnforcers()[0].Tracker().EndSession(t.Context(), "acme", "s1"); err != nil {
 		t.Fatal(err)
 	}
 	if err := caddy.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	if currentEnforcer() != nil {
+	if len(liveEnforcers()) != 0 {
 		t.Error("an enforcer is still registered after Stop")
 	}
 	// The file is closed: it opens at once, and the revocation is in it.

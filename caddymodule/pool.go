@@ -96,12 +96,17 @@ func unregisterLive(e *enforcer.Enforcer) {
 	}
 }
 
-// currentEnforcer is the enforcer of the config loaded last, or nil.
-func currentEnforcer() *enforcer.Enforcer {
+// liveEnforcers returns one enforcer per store in use, that of the newest config first.
+func liveEnforcers() []*enforcer.Enforcer {
 	live.Lock()
 	defer live.Unlock()
-	if len(live.list) == 0 {
-		return nil
+	var out []*enforcer.Enforcer
+	seen := map[*enforcer.Tracker]bool{}
+	for i := len(live.list) - 1; i >= 0; i-- {
+		if e := live.list[i]; !seen[e.Tracker()] {
+			seen[e.Tracker()] = true
+			out = append(out, e)
+		}
 	}
-	return live.list[len(live.list)-1]
+	return out
 }

@@ -218,14 +218,7 @@ func TestValidateWhileRunning(t *testing.T) {
 
 // TestOperatorSeesEveryStore: with two sites on two stores, the operator routes reach the
 // sessions of both.
-//
-// Known bug: the operator routes act only through the enforcer registered last
-// (caddymodule.currentEnforcer), so one site's sessions answer 404 and cannot be revoked.
-// Set SESSIONGATE_TEST_KNOWN_BUGS=1 to run it.
 func TestOperatorSeesEveryStore(t *testing.T) {
-	if os.Getenv("SESSIONGATE_TEST_KNOWN_BUGS") == "" {
-		t.Skip("known bug: operator routes see only one sessiongate handler's store; set SESSIONGATE_TEST_KNOWN_BUGS=1 to run")
-	}
 	t.Parallel()
 	up := newUpstream(t)
 	dir := t.TempDir()
