@@ -18,10 +18,14 @@ import (
 // A reader that misses takes Generation() before reading the backing store and hands it to
 // Fill; Fill does nothing when any invalidation happened in between. Invalidations are rare
 // (revocations, policy changes), so one counter for the whole cache is enough.
+//
+// Close may race with requests still in flight (a config being replaced): a closed cache
+// misses and ignores writes rather than panic inside ristretto.
 type Cache[V any] struct {
-	rc  *ristretto.Cache[string, V]
-	mu  sync.RWMutex // Fill holds it shared, Invalidate exclusively: no fill slips between them
-	gen atomic.Uint64
+	rc     *ristretto.Cache[string, V]
+	mu     sync.RWMutex // Fill holds it shared, Invalidate exclusively: no fill slips between them
+	gen    atomic.Uint64
+	closed bool // guarded by mu
 }
 
 // New makes a cache that holds up to maxEntries values.
@@ -44,7 +48,15 @@ func New[V any](maxEntries int64) (*Cache[V], error) {
 }
 
 // Get returns the cached value for key.
-func (c *Cache[V]) Get(key string) (V, bool) { return c.rc.Get(key) }
+func (c *Cache[V]) Get(key string) (V, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		var zero V
+		return zero, false
+	}
+	return c.rc.Get(key)
+}
 
 // Generation is the invalidation count, to be passed to Fill.
 func (c *Cache[V]) Generation() uint64 { return c.gen.Load() }
@@ -52,18 +64,24 @@ func (c *Cache[V]) Generation() uint64 { return c.gen.Load() }
 // Fill caches v under key unless an invalidation happened since gen was read.
 func (c *Cache[V]) Fill(key string, v V, gen uint64) {
 	c.mu.RLock()
-	if c.gen.Load() == gen {
+	if !c.closed && c.gen.Load() == gen {
 		c.rc.Set(key, v, 1)
 	}
 	c.mu.RUnlock()
 }
 
-// Invalidate drops keys and makes every fill that started before it a no-op.
+// Invalidate drops keys and makes every fill that started before it a no-op: once it returns,
+// Get never shows a value filled before it.
 func (c *Cache[V]) Invalidate(keys ...string) {
 	c.mu.Lock()
 	c.gen.Add(1)
-	for _, k := range keys {
-		c.rc.Del(k)
+	if !c.closed {
+		for _, k := range keys {
+			c.rc.Del(k)
+		}
+		// A fill queued before the delete would otherwise show the old value until the
+		// delete, queued behind it, is applied: drain the queue before returning.
+		c.rc.Wait()
 	}
 	c.mu.Unlock()
 }
@@ -72,12 +90,27 @@ func (c *Cache[V]) Invalidate(keys ...string) {
 func (c *Cache[V]) Purge() {
 	c.mu.Lock()
 	c.gen.Add(1)
-	c.rc.Clear()
+	if !c.closed {
+		c.rc.Clear()
+	}
 	c.mu.Unlock()
 }
 
 // Wait blocks until every Fill made so far is visible to Get.
-func (c *Cache[V]) Wait() { c.rc.Wait() }
+func (c *Cache[V]) Wait() {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if !c.closed {
+		c.rc.Wait()
+	}
+}
 
-// Close stops the cache's goroutines.
-func (c *Cache[V]) Close() { c.rc.Close() }
+// Close stops the cache's goroutines; the cache then stays empty.
+func (c *Cache[V]) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed {
+		c.closed = true
+		c.rc.Close()
+	}
+}

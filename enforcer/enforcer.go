@@ -111,7 +111,8 @@ func (e *Enforcer) Check(ctx context.Context, token string, info ClientInfo) Ver
 	if token == "" {
 		return Verdict{Code: CodeMissingToken}
 	}
-	c, err := e.verifier.verify(ctx, token)
+	now := e.tracker.now()
+	c, err := e.verifier.verify(ctx, token, now)
 	if err != nil {
 		var te *tokenError
 		if errors.As(err, &te) {
@@ -119,7 +120,7 @@ func (e *Enforcer) Check(ctx context.Context, token string, info ClientInfo) Ver
 		}
 		return Verdict{Code: CodeInvalidToken, Err: err}
 	}
-	code, err := e.tracker.admit(ctx, c, &e.defaults, info, e.locate)
+	code, err := e.tracker.admit(ctx, c, now, &e.defaults, info, e.locate)
 	return Verdict{Code: code, Claims: c, Err: err}
 }
 

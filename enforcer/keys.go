@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
@@ -132,31 +133,39 @@ func (f fileKeys) FetchKeys(_ context.Context, sink jws.KeySink, sig *jws.Signat
 	return nil
 }
 
-// urlKeys verifies with a JWKS fetched from a URL. The set is refreshed every refreshEvery,
-// and on a token whose kid it does not know at most once per minRefresh; when a fetch fails
-// the last good set stays in use.
+// urlKeys verifies with a JWKS fetched from a URL. The set is refreshed in the background every
+// refreshEvery, and on a token whose kid it does not know at most once per minRefresh; when a
+// fetch fails the last good set stays in use. Fetches run on their own context, one at a
+// time, and never hold up tokens whose key is already known.
 type urlKeys struct {
 	url          string
 	client       *http.Client
 	now          func() time.Time
-	minRefresh   time.Duration
+	minRefresh   time.Duration // between fetches once a set is loaded
+	retryNoKeys  time.Duration // between fetches while none ever loaded
 	refreshEvery time.Duration
 
+	set      atomic.Pointer[jwk.Set] // the last good set
+	loadedAt atomic.Int64            // unix nanoseconds of the last good fetch
+
 	mu        sync.Mutex
-	set       jwk.Set
-	fetchedAt time.Time // last attempt, good or bad
-	loadedAt  time.Time // last good set
+	fetchedAt time.Time     // last attempt, good or bad
+	flight    chan struct{} // closed when the running fetch ends; nil when none runs
 }
 
 func newURLKeys(url string, now func() time.Time) *urlKeys {
 	return &urlKeys{
 		url:          url,
-		client:       &http.Client{Timeout: 10 * time.Second},
+		client:       &http.Client{Timeout: fetchTimeout},
 		now:          now,
 		minRefresh:   10 * time.Second,
+		retryNoKeys:  time.Second,
 		refreshEvery: 15 * time.Minute,
 	}
 }
+
+// fetchTimeout bounds one JWKS fetch.
+const fetchTimeout = 10 * time.Second
 
 func (u *urlKeys) fetch(ctx context.Context) (jwk.Set, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.url, nil)
@@ -179,27 +188,63 @@ func (u *urlKeys) fetch(ctx context.Context) (jwk.Set, error) {
 	return parseJWKS(data)
 }
 
-// current returns the key set, refreshing it when it is due or when force is set and the
-// last attempt is older than minRefresh. Fetches are serialised so a burst of unknown kids
-// makes one request.
-func (u *urlKeys) current(ctx context.Context, force bool) (jwk.Set, error) {
+// startFetch starts a fetch unless one is running or one ran too recently. It returns the
+// running fetch's done channel, or nil when there is none.
+func (u *urlKeys) startFetch() chan struct{} {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	if u.flight != nil {
+		return u.flight
+	}
+	wait := u.minRefresh
+	if u.set.Load() == nil {
+		wait = u.retryNoKeys
+	}
 	now := u.now()
-	due := u.set == nil || now.Sub(u.loadedAt) >= u.refreshEvery || force
-	if due && now.Sub(u.fetchedAt) >= u.minRefresh {
-		u.fetchedAt = now
-		set, err := u.fetch(ctx)
-		if err == nil {
-			u.set, u.loadedAt = set, now
-		} else if u.set == nil {
-			return nil, fmt.Errorf("%w: %v", errNoKeys, err)
+	if !u.fetchedAt.IsZero() && now.Sub(u.fetchedAt) < wait {
+		return nil
+	}
+	u.fetchedAt = now
+	u.flight = make(chan struct{})
+	go u.fetchInto(u.flight)
+	return u.flight
+}
+
+// fetchInto runs one fetch, keeping the set when it is good, and closes done.
+func (u *urlKeys) fetchInto(done chan struct{}) {
+	ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
+	set, err := u.fetch(ctx)
+	cancel()
+	if err == nil {
+		u.set.Store(&set)
+		u.loadedAt.Store(u.now().UnixNano())
+	}
+	u.mu.Lock()
+	u.flight = nil
+	u.mu.Unlock()
+	close(done)
+}
+
+// current returns the key set, fetching it first when none was ever loaded (or when force is
+// set, for an unknown kid). A set past refreshEvery is refreshed in the background.
+func (u *urlKeys) current(ctx context.Context, force bool) (jwk.Set, error) {
+	p := u.set.Load()
+	if p == nil || force {
+		if done := u.startFetch(); done != nil {
+			select {
+			case <-done:
+			case <-ctx.Done():
+			}
 		}
+		if p = u.set.Load(); p == nil {
+			return nil, errNoKeys
+		}
+		return *p, nil
 	}
-	if u.set == nil {
-		return nil, errNoKeys
+	if u.now().Sub(time.Unix(0, u.loadedAt.Load())) >= u.refreshEvery {
+		u.startFetch() // in the background: the set in hand is still good
 	}
-	return u.set, nil
+	return *p, nil
 }
 
 func (u *urlKeys) ready(ctx context.Context) error {

@@ -2,15 +2,14 @@ package enforcer
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
-	"unsafe"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/dgraph-io/ristretto/v2"
 	"github.com/lestrrat-go/jwx/v2/jwt"
 )
@@ -32,8 +31,8 @@ type Claims struct {
 	IssuedAt    time.Time // zero when the token has no iat
 	Expiry      time.Time
 
-	sessionKey string   // the session's cache key
-	digest     [32]byte // sha256 of the token, compared in full on a cache hit
+	sessionKey string // the session's cache key
+	token      string // the token itself, compared in full on a cache hit
 }
 
 // SessionKey identifies the claims' session across tenants.
@@ -82,9 +81,14 @@ type verifier struct {
 	leeway   time.Duration
 	names    ClaimNames
 	now      func() time.Time
-	// Only tokens that verified are cached, so garbage cannot push good entries out; the
-	// key is the digest's first 8 bytes and a hit is confirmed against the whole digest.
+	// Only tokens that verified are cached, so garbage cannot push good entries out. The key
+	// is a fast non-cryptographic hash, so a hit counts only when the whole token matches:
+	// a colliding forgery finds an entry but never passes.
 	cache *ristretto.Cache[uint64, *Claims]
+	// life keeps close from racing requests still in flight; once closed, every token is
+	// verified afresh.
+	life   sync.RWMutex
+	closed bool
 }
 
 func newVerifier(keys keyProvider, cfg *Config, now func() time.Time) (*verifier, error) {
@@ -97,7 +101,7 @@ func newVerifier(keys keyProvider, cfg *Config, now func() time.Time) (*verifier
 		MaxCost:            size,
 		BufferItems:        64,
 		IgnoreInternalCost: true,
-		// The key is already a cryptographic hash; the default would box it into an interface.
+		// The key is already a hash; the default would box it into an interface.
 		KeyToHash: func(k uint64) (uint64, uint64) { return k, 0 },
 	})
 	if err != nil {
@@ -109,16 +113,19 @@ func newVerifier(keys keyProvider, cfg *Config, now func() time.Time) (*verifier
 	}, nil
 }
 
-// verify returns the token's claims, from the cache when this exact token verified before.
-func (v *verifier) verify(ctx context.Context, token string) (*Claims, error) {
+// verify returns the token's claims at now, from the cache when this exact token verified
+// before.
+func (v *verifier) verify(ctx context.Context, token string, now time.Time) (*Claims, error) {
 	if len(token) > MaxTokenBytes {
 		return nil, invalid("token is %d bytes, over the %d limit", len(token), MaxTokenBytes)
 	}
-	// The digest reads the token in place; sha256 never writes to its input.
-	digest := sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
-	key := binary.LittleEndian.Uint64(digest[:8])
-	now := v.now()
-	if c, ok := v.cache.Get(key); ok && c.digest == digest {
+	key := xxhash.Sum64String(token)
+	v.life.RLock()
+	defer v.life.RUnlock()
+	if v.closed {
+		return v.parse(ctx, token, now)
+	}
+	if c, ok := v.cache.Get(key); ok && c.token == token {
 		if !now.Before(c.Expiry.Add(v.leeway)) {
 			return nil, &tokenError{code: CodeTokenExpired, err: errors.New("token expired")}
 		}
@@ -128,7 +135,8 @@ func (v *verifier) verify(ctx context.Context, token string) (*Claims, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.digest = digest
+	// A copy, so the cache never pins the request's header memory.
+	c.token = strings.Clone(token)
 	ttl := min(c.Expiry.Add(v.leeway).Sub(now), maxTokenCacheTTL)
 	v.cache.SetWithTTL(key, c, 1, ttl)
 	return c, nil
@@ -214,4 +222,11 @@ func ValidID(s string) bool {
 	return true
 }
 
-func (v *verifier) close() { v.cache.Close() }
+func (v *verifier) close() {
+	v.life.Lock()
+	defer v.life.Unlock()
+	if !v.closed {
+		v.closed = true
+		v.cache.Close()
+	}
+}

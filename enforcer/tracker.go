@@ -201,8 +201,17 @@ func (t *Tracker) touch(ls *liveSession, now time.Time) {
 	if ls.dirty.Load() || !ls.dirty.CompareAndSwap(false, true) {
 		return
 	}
+	key := sessionKey(ls.s.TenantID, ls.s.ID)
 	t.mu.Lock()
-	t.dirty[ls.s.TenantID+"\x00"+ls.s.ID] = ls
+	if cur := t.dirty[key]; cur != nil && cur != ls {
+		// Two requests that missed the cache together loaded two copies of the session. Its
+		// activity goes to the copy already queued; this copy stays unqueued, so its next
+		// touch comes here again rather than being lost.
+		cur.raise(ls.lastActive.Load())
+		ls.dirty.Store(false)
+	} else {
+		t.dirty[key] = ls
+	}
 	t.mu.Unlock()
 }
 
@@ -274,7 +283,7 @@ func (t *Tracker) session(ctx context.Context, key, tenantID, id string, p *stor
 
 // admit decides on one request of an identified user: the session is found or created,
 // the policy applied and activity recorded. It returns "" to allow, else the refusal code.
-func (t *Tracker) admit(ctx context.Context, c *Claims, defaults *store.Policy, info ClientInfo, locate func(string) *store.Location) (string, error) {
+func (t *Tracker) admit(ctx context.Context, c *Claims, now time.Time, defaults *store.Policy, info ClientInfo, locate func(string) *store.Location) (string, error) {
 	p, _, err := t.policy(ctx, c.TenantID, defaults)
 	if err != nil {
 		return CodeStoreUnavailable, err
@@ -284,7 +293,7 @@ func (t *Tracker) admit(ctx context.Context, c *Claims, defaults *store.Policy, 
 		return CodeStoreUnavailable, err
 	}
 	if ls == nil {
-		ls, err = t.create(ctx, c, &p, info, locate, gen)
+		ls, err = t.create(ctx, c, now, &p, info, locate, gen)
 		var refused errRefused
 		if errors.As(err, &refused) {
 			return string(refused), nil
@@ -300,7 +309,6 @@ func (t *Tracker) admit(ctx context.Context, c *Claims, defaults *store.Policy, 
 	if ls.s.Ended() {
 		return ls.s.EndReason, nil
 	}
-	now := t.now()
 	reason := p.EndReasonAt(&ls.s, ls.lastActiveTime(), now)
 	if reason == store.ReasonIdleTimeout {
 		// Another node may have seen activity this one has not: ask the store before ending.
@@ -330,8 +338,7 @@ func (e errRefused) Error() string { return "session refused: " + string(e) }
 
 // create makes the session a valid token names, under the tenant's limit and the user's
 // cut-off.
-func (t *Tracker) create(ctx context.Context, c *Claims, p *store.Policy, info ClientInfo, locate func(string) *store.Location, gen uint64) (*liveSession, error) {
-	now := t.now()
+func (t *Tracker) create(ctx context.Context, c *Claims, now time.Time, p *store.Policy, info ClientInfo, locate func(string) *store.Location, gen uint64) (*liveSession, error) {
 	ua := info.UserAgent
 	if len(ua) > maxUserAgent {
 		ua = ua[:maxUserAgent]
@@ -486,28 +493,34 @@ func (t *Tracker) Sweep(ctx context.Context) (ended, purged int, err error) {
 		return 0, 0, nil
 	}
 	// The store calls decide under its lock, where the store cannot be read: policies come
-	// from the cache, and tenants missing from it are loaded after a pass and swept in a
-	// second one.
+	// from the cache, and tenants missing from it are read after a pass and swept in a second
+	// one with what was read (cache fills land asynchronously).
+	loaded := map[string]*tenantPolicy{}
 	for pass := 0; pass < 2; pass++ {
-		e, p, missing, err := t.sweepPass(ctx, defaults)
+		e, p, missing, err := t.sweepPass(ctx, defaults, loaded)
 		ended, purged = ended+e, purged+p
 		if err != nil || len(missing) == 0 {
 			return ended, purged, err
 		}
 		for tenantID := range missing {
-			if _, _, err := t.policy(ctx, tenantID, defaults); err != nil {
+			p, own, err := t.policy(ctx, tenantID, defaults)
+			if err != nil {
 				return ended, purged, fmt.Errorf("reading a tenant policy while sweeping: %w", err)
 			}
+			loaded[tenantID] = &tenantPolicy{p: p, own: own}
 		}
 	}
 	return ended, purged, nil
 }
 
-func (t *Tracker) sweepPass(ctx context.Context, defaults *store.Policy) (ended, purged int, missing map[string]bool, err error) {
+func (t *Tracker) sweepPass(ctx context.Context, defaults *store.Policy, loaded map[string]*tenantPolicy) (ended, purged int, missing map[string]bool, err error) {
 	now := t.now()
 	var endedKeys []string
 	ended, purged, err = t.store.Sweep(ctx, now, func(s *store.Session) (store.SweepAction, string) {
-		tp, ok := t.policies.Get(s.TenantID)
+		tp, ok := loaded[s.TenantID]
+		if !ok {
+			tp, ok = t.policies.Get(s.TenantID)
+		}
 		if !ok {
 			if missing == nil {
 				missing = map[string]bool{}
