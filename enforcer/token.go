@@ -149,7 +149,7 @@ func (v *verifier) parse(ctx context.Context, token string, now time.Time) (*Cla
 	if err := v.keys.ready(ctx); err != nil {
 		return nil, &tokenError{code: CodeKeysUnavailable, err: err}
 	}
-	tok, err := jwt.ParseString(token, jwt.WithKeyProvider(v.keys), jwt.WithValidate(false), jwt.WithContext(ctx))
+	tok, err := jwt.ParseString(token, jwt.WithKeyProvider(v.keys), jwt.WithValidate(false))
 	if err != nil {
 		return nil, invalid("verifying token: %v", err)
 	}

@@ -57,6 +57,13 @@ type Tracker struct {
 	mu    sync.Mutex
 	dirty map[string]*liveSession // sessions with activity not yet written
 
+	// With a store shared by several nodes, feedDownSince is when its change feed was lost
+	// (unix nanoseconds; 0 while it is up). Cached entries are trusted for MaxFeedGap past
+	// that, then every request reads the store until the feed is back.
+	watched       bool
+	feedDownSince atomic.Int64
+	stopWatch     context.CancelFunc
+
 	stop      chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
@@ -123,8 +130,53 @@ func NewTracker(st store.Store, cfg TrackerConfig) (*Tracker, error) {
 		t.sessions.Close()
 		return nil, err
 	}
+	if w, ok := st.(store.Watcher); ok {
+		t.watched = true
+		t.feedDownSince.Store(t.now().UnixNano()) // not subscribed yet
+		var ctx context.Context
+		ctx, t.stopWatch = context.WithCancel(context.Background())
+		w.Watch(ctx, t.applyChange, t.feedState)
+	}
 	go t.background()
 	return t, nil
+}
+
+// MaxFeedGap is how long a node that lost its store's change feed keeps trusting its caches.
+const MaxFeedGap = 2 * time.Second
+
+// applyChange drops what another node changed.
+func (t *Tracker) applyChange(c store.Change) {
+	if len(c.SessionIDs) > 0 {
+		keys := make([]string, len(c.SessionIDs))
+		for i, id := range c.SessionIDs {
+			keys[i] = sessionKey(c.TenantID, id)
+		}
+		t.sessions.Invalidate(keys...)
+	}
+	if c.Policy {
+		t.policies.Invalidate(c.TenantID)
+	}
+}
+
+// feedState follows the change feed: changes made while it was down were missed, so a
+// (re)connection drops everything cached.
+func (t *Tracker) feedState(up bool) {
+	if !up {
+		t.feedDownSince.CompareAndSwap(0, t.now().UnixNano())
+		return
+	}
+	t.sessions.Purge()
+	t.policies.Purge()
+	t.feedDownSince.Store(0)
+}
+
+// trustCache reports whether cached entries may decide now.
+func (t *Tracker) trustCache() bool {
+	if !t.watched {
+		return true
+	}
+	since := t.feedDownSince.Load()
+	return since == 0 || t.now().UnixNano()-since < int64(MaxFeedGap)
 }
 
 func orDefault(n, def int64) int64 {
@@ -160,6 +212,9 @@ func (t *Tracker) background() {
 // Close stops the background work and writes all pending activity.
 func (t *Tracker) Close() {
 	t.closeOnce.Do(func() {
+		if t.stopWatch != nil {
+			t.stopWatch()
+		}
 		close(t.stop)
 		<-t.done
 		t.flush(true)
@@ -228,11 +283,13 @@ func (t *Tracker) intervalFor(p *store.Policy) time.Duration {
 
 // policy returns the tenant's effective policy: its own, else defaults.
 func (t *Tracker) policy(ctx context.Context, tenantID string, defaults *store.Policy) (store.Policy, bool, error) {
-	if tp, ok := t.policies.Get(tenantID); ok {
-		if tp.own {
-			return tp.p, true, nil
+	if t.trustCache() {
+		if tp, ok := t.policies.Get(tenantID); ok {
+			if tp.own {
+				return tp.p, true, nil
+			}
+			return *defaults, false, nil
 		}
-		return *defaults, false, nil
 	}
 	gen := t.policies.Generation()
 	p, err := t.store.GetPolicy(ctx, tenantID)
@@ -245,6 +302,22 @@ func (t *Tracker) policy(ctx context.Context, tenantID string, defaults *store.P
 	}
 	t.policies.Fill(tenantID, &tenantPolicy{p: p, own: true}, gen)
 	return p, true, nil
+}
+
+// localActivity is the latest activity this node has seen on a session, from the cache or
+// from activity not yet written; zero when it has none.
+func (t *Tracker) localActivity(key string) time.Time {
+	var last time.Time
+	if ls, ok := t.sessions.Get(key); ok {
+		last = ls.lastActiveTime()
+	}
+	t.mu.Lock()
+	pending := t.dirty[key]
+	t.mu.Unlock()
+	if pending != nil && pending.lastActiveTime().After(last) {
+		last = pending.lastActiveTime()
+	}
+	return last
 }
 
 // newLive wraps a session loaded from the store, keeping activity this node has not written
@@ -265,8 +338,10 @@ func (t *Tracker) newLive(s store.Session, p *store.Policy) *liveSession {
 
 // session returns the cached or stored session, or nil when the store has none.
 func (t *Tracker) session(ctx context.Context, key, tenantID, id string, p *store.Policy) (*liveSession, uint64, error) {
-	if ls, ok := t.sessions.Get(key); ok {
-		return ls, 0, nil
+	if t.trustCache() {
+		if ls, ok := t.sessions.Get(key); ok {
+			return ls, 0, nil
+		}
 	}
 	gen := t.sessions.Generation()
 	s, err := t.store.Get(ctx, tenantID, id)
@@ -311,7 +386,9 @@ func (t *Tracker) admit(ctx context.Context, c *Claims, now time.Time, defaults 
 	}
 	reason := p.EndReasonAt(&ls.s, ls.lastActiveTime(), now)
 	if reason == store.ReasonIdleTimeout {
-		// Another node may have seen activity this one has not: ask the store before ending.
+		// Another copy of the session on this node, or another node, may have seen activity
+		// this copy has not: look at both before ending it.
+		ls.raise(t.localActivity(c.sessionKey).UnixNano())
 		s, err := t.store.Get(ctx, c.TenantID, c.SessionID)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return CodeStoreUnavailable, err
@@ -327,6 +404,8 @@ func (t *Tracker) admit(ctx context.Context, c *Claims, now time.Time, defaults 
 		}
 		return reason, nil
 	}
+	// A new session is touched too: that queues it, so a copy loaded before its cache fill
+	// lands is the same object (see newLive).
 	t.touch(ls, now)
 	return "", nil
 }
@@ -452,8 +531,8 @@ func (t *Tracker) UserSessions(ctx context.Context, tenantID, userID string, def
 	now := t.now()
 	live := list[:0]
 	for _, s := range list {
-		if ls, ok := t.sessions.Get(sessionKey(tenantID, s.ID)); ok && ls.lastActiveTime().After(s.LastActiveAt) {
-			s.LastActiveAt = ls.lastActiveTime()
+		if local := t.localActivity(sessionKey(tenantID, s.ID)); local.After(s.LastActiveAt) {
+			s.LastActiveAt = local
 		}
 		if p.EndReasonAt(&s, s.LastActiveAt, now) == "" {
 			live = append(live, s)
@@ -543,8 +622,8 @@ func (t *Tracker) sweepPass(ctx context.Context, defaults *store.Policy, loaded 
 			return store.SweepKeep, ""
 		}
 		last := s.LastActiveAt
-		if ls, ok := t.sessions.Get(sessionKey(s.TenantID, s.ID)); ok && ls.lastActiveTime().After(last) {
-			last = ls.lastActiveTime()
+		if local := t.localActivity(sessionKey(s.TenantID, s.ID)); local.After(last) {
+			last = local
 		}
 		if reason := p.EndReasonAt(s, last, now); reason != "" {
 			endedKeys = append(endedKeys, sessionKey(s.TenantID, s.ID))

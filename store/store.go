@@ -209,3 +209,22 @@ type Store interface {
 	// Close releases the store.
 	Close() error
 }
+
+// Change is a write made through one gateway node that the others must drop from their
+// caches: ended sessions, or a tenant's policy.
+type Change struct {
+	TenantID   string
+	SessionIDs []string // sessions that ended
+	Policy     bool     // the tenant's policy was set or deleted
+}
+
+// Watcher is implemented by stores that several gateway nodes share (redis). Every write that
+// ends a session or changes a policy is announced in the same round trip as the write itself.
+type Watcher interface {
+	// Watch delivers the changes made through any node (this one included) to changed, until
+	// ctx is done. connected reports the state of the change feed: false as soon as it is
+	// lost (changes may then be missed), true each time it is (re)established — after which
+	// a node must drop everything it cached, since changes made meanwhile were not delivered.
+	// Watch returns at once; delivery runs in the background.
+	Watch(ctx context.Context, changed func(Change), connected func(bool))
+}
