@@ -1,70 +1,27 @@
 package geoip
 
 import (
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/maxmind/mmdbwriter"
 	"github.com/maxmind/mmdbwriter/mmdbtype"
+	"github.com/sessiongate/sessiongate/geoip/geoiptest"
 
 	"github.com/sessiongate/sessiongate/store"
 )
 
-// cityRecord is a GeoIP2-City record with the fields Locate reads; empty parts are left out.
-func cityRecord(country, city string) mmdbtype.Map {
-	m := mmdbtype.Map{}
-	if country != "" {
-		m["country"] = mmdbtype.Map{"iso_code": mmdbtype.String(country)}
-	}
-	if city != "" {
-		m["city"] = mmdbtype.Map{"names": mmdbtype.Map{"en": mmdbtype.String(city), "de": mmdbtype.String(city + "-de")}}
-	}
-	return m
-}
-
-// writeTestDB builds a small GeoIP2-City database in a temporary directory:
-// 127.0.0.0/8 is DE/Berlin, 203.0.113.0/24 FR/Paris, 192.0.2.0/24 a country without a city,
-// and 198.18.0.0/15 a record with neither (only a continent).
+// writeTestDB builds a small City database: 127.0.0.0/8 is DE/Berlin, 203.0.113.0/24
+// FR/Paris, 192.0.2.0/24 a country without a city, and 198.18.0.0/15 a record with neither
+// (only a continent).
 func writeTestDB(t *testing.T) string {
-	t.Helper()
-	w, err := mmdbwriter.New(mmdbwriter.Options{
-		DatabaseType:            "GeoIP2-City",
-		Description:             map[string]string{"en": "sessiongate test database"},
-		IncludeReservedNetworks: true, // every network here is a reserved one
-		RecordSize:              28,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for cidr, rec := range map[string]mmdbtype.Map{
-		"127.0.0.0/8":    cityRecord("DE", "Berlin"),
-		"203.0.113.0/24": cityRecord("FR", "Paris"),
-		"192.0.2.0/24":   cityRecord("US", ""),
+	return geoiptest.WriteDB(t, map[string]mmdbtype.Map{
+		"127.0.0.0/8":    geoiptest.City("DE", "Berlin"),
+		"203.0.113.0/24": geoiptest.City("FR", "Paris"),
+		"192.0.2.0/24":   geoiptest.City("US", ""),
 		"198.18.0.0/15":  {"continent": mmdbtype.Map{"code": mmdbtype.String("EU")}},
-	} {
-		_, network, err := net.ParseCIDR(cidr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Insert(network, rec); err != nil {
-			t.Fatalf("inserting %s: %v", cidr, err)
-		}
-	}
-	path := filepath.Join(t.TempDir(), "city.mmdb")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.WriteTo(f); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	})
 }
 
 func TestGeoIPLocate(t *testing.T) {

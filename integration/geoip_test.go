@@ -3,7 +3,6 @@ package integration
 import (
 	"bytes"
 	"encoding/json"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -11,50 +10,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/maxmind/mmdbwriter"
 	"github.com/maxmind/mmdbwriter/mmdbtype"
+	"github.com/sessiongate/sessiongate/geoip/geoiptest"
 )
 
-// geoCity is a GeoIP2-City record with a country ISO code and an English city name.
-func geoCity(country, city string) mmdbtype.Map {
-	return mmdbtype.Map{
-		"country": mmdbtype.Map{"iso_code": mmdbtype.String(country)},
-		"city":    mmdbtype.Map{"names": mmdbtype.Map{"en": mmdbtype.String(city)}},
-	}
-}
-
-// writeGeoDB builds a small GeoIP2-City database: 127.0.0.0/8 is DE/Berlin and
-// 203.0.113.0/24 FR/Paris.
+// writeGeoDB builds a small City database: 127.0.0.0/8 is DE/Berlin and 203.0.113.0/24
+// FR/Paris.
 func writeGeoDB(t *testing.T) string {
-	t.Helper()
-	w, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: "GeoIP2-City", IncludeReservedNetworks: true, RecordSize: 28})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for cidr, rec := range map[string]mmdbtype.Map{
-		"127.0.0.0/8":    geoCity("DE", "Berlin"),
-		"203.0.113.0/24": geoCity("FR", "Paris"),
-	} {
-		_, network, err := net.ParseCIDR(cidr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Insert(network, rec); err != nil {
-			t.Fatalf("inserting %s: %v", cidr, err)
-		}
-	}
-	path := filepath.Join(t.TempDir(), "city.mmdb")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.WriteTo(f); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return geoiptest.WriteDB(t, map[string]mmdbtype.Map{
+		"127.0.0.0/8":    geoiptest.City("DE", "Berlin"),
+		"203.0.113.0/24": geoiptest.City("FR", "Paris"),
+	})
 }
 
 // TestGeoIPLocation: with geoip_db, each session shows where its client IP is: Berlin for
