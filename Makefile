@@ -17,9 +17,22 @@ run:
 # Everything CI runs: formatting, vet, the race-enabled test suite and the xcaddy build.
 test: deps fmt-check vet unit xcaddy-test
 
-# Installs what the tests need on a fresh machine (nothing yet beyond Go itself).
+# Installs what the tests need on a fresh machine: redis-server and redis-cli (the redis store's
+# tests start their own servers), and Node.js with npm (the Frontegg client test), from
+# Debian's packages when they are missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 deps:
 	@$(GO) version
+	@missing=""; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v redis-cli >/dev/null || missing="$$missing redis-tools"; \
+	command -v node >/dev/null || missing="$$missing nodejs"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
