@@ -328,6 +328,7 @@ func (t *Tracker) newLive(s store.Session, p *store.Policy) *liveSession {
 	pending := t.dirty[key]
 	t.mu.Unlock()
 	if pending != nil && !s.Ended() {
+		pending.raise(s.LastActiveAt.UnixNano()) // other nodes' activity, through the store
 		return pending
 	}
 	ls := &liveSession{s: s, interval: t.intervalFor(p)}
