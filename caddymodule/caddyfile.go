@@ -41,7 +41,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    force_relogin  <duration>|off
 //	    max_sessions   <n>|off
 //	    max_sessions_strategy evict_oldest|reject_new
-//	    store bolt [<path>] | memory
+//	    store bolt [<path>] | redis <url> | memory
 //	    touch_interval <duration>
 //	    api_prefix <path>
 //	    permission <read_sessions|revoke_sessions|read_policy|write_policy> <name>
@@ -131,9 +131,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 }
 
 func (h *Handler) unmarshalStore(d *caddyfile.Dispenser) error {
+	const want = "store: want bolt [<path>], redis <url> or memory"
 	args := d.RemainingArgs()
 	if len(args) == 0 {
-		return d.Err("store: want bolt [<path>] or memory")
+		return d.Err(want)
 	}
 	h.Store = &StoreConfig{Type: args[0]}
 	switch {
@@ -141,9 +142,11 @@ func (h *Handler) unmarshalStore(d *caddyfile.Dispenser) error {
 		if len(args) == 2 {
 			h.Store.Path = args[1]
 		}
+	case args[0] == "redis" && len(args) == 2:
+		h.Store.URL = args[1]
 	case args[0] == "memory" && len(args) == 1:
 	default:
-		return d.Errf("store: want bolt [<path>] or memory, got %q", args)
+		return d.Errf("%s, got %q", want, args)
 	}
 	return nil
 }

@@ -46,6 +46,10 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			max_sessions off
 			store memory
 		}`, `{"hmac_secret":"s","idle_timeout":0,"store":{"type":"memory"}}`},
+		{"redis", `sessiongate {
+			hmac_secret s
+			store redis redis://127.0.0.1:6379/0
+		}`, `{"hmac_secret":"s","store":{"type":"redis","url":"redis://127.0.0.1:6379/0"}}`},
 		{"bolt default path", `sessiongate {
 			hmac_secret s
 			store bolt
@@ -84,7 +88,8 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"sessiongate {\n max_sessions many\n}", "max_sessions"},
 		{"sessiongate {\n max_sessions_strategy sometimes\n}", "max_sessions_strategy"},
 		{"sessiongate {\n store\n}", "store"},
-		{"sessiongate {\n store redis redis://127.0.0.1\n}", "store"},
+		{"sessiongate {\n store redis\n}", "store"},
+		{"sessiongate {\n store redis redis://a redis://b\n}", "store"},
 		{"sessiongate {\n store bolt a b\n}", "store"},
 		{"sessiongate {\n store memory x\n}", "store"},
 		{"sessiongate {\n hmac_secret a b\n}", "hmac_secret"},

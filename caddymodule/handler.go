@@ -120,6 +120,10 @@ type StoreConfig struct {
 	Type string `json:"type,omitempty"`
 	// Path is the bolt file. Default: sessiongate.db in Caddy's data directory.
 	Path string `json:"path,omitempty"`
+	// URL is the redis store's: redis://host:port/db, rediss://..., redis+sentinel://...,
+	// redis+cluster://host:port?addr=host2:port... Placeholders such as {env.REDIS_URL} are
+	// replaced.
+	URL string `json:"url,omitempty"`
 }
 
 // CaddyModule returns the Caddy module information.
@@ -240,8 +244,14 @@ func (h *Handler) storeOpener() (string, func() (store.Store, error), error) {
 		return "bolt:" + abs, func() (store.Store, error) { return openBolt(abs) }, nil
 	case "memory":
 		return "memory", func() (store.Store, error) { return openMemory(), nil }, nil
+	case "redis":
+		u := caddy.NewReplacer().ReplaceKnown(cfg.URL, "")
+		if u == "" {
+			return "", nil, errors.New("store redis: a URL is required")
+		}
+		return "redis:" + u, func() (store.Store, error) { return openRedis(u) }, nil
 	default:
-		return "", nil, fmt.Errorf("store: unknown type %q (want bolt or memory)", cfg.Type)
+		return "", nil, fmt.Errorf("store: unknown type %q (want bolt, memory or redis)", cfg.Type)
 	}
 }
 

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/sessiongate/sessiongate/store"
 	"github.com/sessiongate/sessiongate/store/bolt"
 	"github.com/sessiongate/sessiongate/store/memory"
+	"github.com/sessiongate/sessiongate/store/redis"
 )
 
 // pool shares each store, and the tracker (caches, pending activity) on it, across config
@@ -71,6 +73,16 @@ func openBolt(path string) (store.Store, error) {
 }
 
 func openMemory() store.Store { return memory.New() }
+
+// openRedis makes the client; it connects lazily, so Caddy starts while Redis is down and
+// requests get 503 until it is back.
+func openRedis(url string) (store.Store, error) {
+	st, err := redis.Open(context.Background(), url, redis.Options{TombstoneTTL: enforcer.TombstoneRetention})
+	if err != nil {
+		return nil, fmt.Errorf("store redis: %w", err)
+	}
+	return st, nil
+}
 
 // live is the enforcers of the loaded configs, newest last, for the admin routes, which Caddy
 // creates apart from any config.
