@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	goredis "github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
 
 	"github.com/sessiongate/sessiongate/enforcer"
 	"github.com/sessiongate/sessiongate/store"
@@ -77,11 +79,22 @@ func openMemory() store.Store { return memory.New() }
 // openRedis makes the client; it connects lazily, so Caddy starts while Redis is down and
 // requests get 503 until it is back.
 func openRedis(url string) (store.Store, error) {
+	redisLogOnce.Do(func() { goredis.SetLogger(redisLog{caddy.Log().Named("sessiongate.redis")}) })
 	st, err := redis.Open(context.Background(), url, redis.Options{TombstoneTTL: enforcer.TombstoneRetention})
 	if err != nil {
 		return nil, fmt.Errorf("store redis: %w", err)
 	}
 	return st, nil
+}
+
+var redisLogOnce sync.Once
+
+// redisLog sends go-redis's own messages (reconnects, dial failures) to Caddy's log instead of
+// stderr.
+type redisLog struct{ log *zap.Logger }
+
+func (l redisLog) Printf(_ context.Context, format string, v ...any) {
+	l.log.Warn(fmt.Sprintf(format, v...))
 }
 
 // live is the enforcers of the loaded configs, newest last, for the admin routes, which Caddy

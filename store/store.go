@@ -204,7 +204,7 @@ type Store interface {
 	// Sweep calls decide for every stored session (live and ended) and applies its answer
 	// (SweepEnd on an ended session is ignored; SweepPurge removes the record and its index
 	// entries). now is the EndedAt of sessions it ends. It returns how many it ended and purged.
-	// decide runs inside the store's lock or transaction: it must not call the store.
+	// decide may run inside the store's lock or transaction: it must not call the store.
 	Sweep(ctx context.Context, now time.Time, decide func(*Session) (SweepAction, string)) (ended, purged int, err error)
 	// Close releases the store.
 	Close() error
