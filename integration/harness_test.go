@@ -97,7 +97,7 @@ func moduleRoot() (string, error) {
 	return filepath.Abs("..")
 }
 
-func needCaddy(t *testing.T) {
+func needCaddy(t testing.TB) {
 	t.Helper()
 	if caddyBin == "" {
 		t.Skip("integration tests need the caddy binary; skipped in -short mode")
@@ -105,7 +105,7 @@ func needCaddy(t *testing.T) {
 }
 
 // freePort picks a loopback port that is free right now.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -178,7 +178,7 @@ type gatewayConfig struct {
 
 // gateway is one Caddy process serving one site with sessiongate on it.
 type gateway struct {
-	t         *testing.T
+	t         testing.TB
 	home      string
 	file      string
 	adminPort int
@@ -196,7 +196,7 @@ type gateway struct {
 }
 
 // startGateway starts Caddy on c with fresh loopback ports and stops it when the test ends.
-func startGateway(t *testing.T, c gatewayConfig) *gateway {
+func startGateway(t testing.TB, c gatewayConfig) *gateway {
 	t.Helper()
 	needCaddy(t)
 	g := &gateway{t: t, home: t.TempDir(), adminPort: freePort(t), sitePort: freePort(t)}
@@ -255,7 +255,7 @@ func (g *gateway) caddyfile(c gatewayConfig) string {
 	return b.String()
 }
 
-func (g *gateway) writeConfig(t *testing.T, c gatewayConfig) string {
+func (g *gateway) writeConfig(t testing.TB, c gatewayConfig) string {
 	t.Helper()
 	text := g.caddyfile(c)
 	if err := os.WriteFile(g.file, []byte(text), 0o600); err != nil {
@@ -346,7 +346,7 @@ func (g *gateway) cleanup() {
 }
 
 // reload loads c into the running process through the admin API's /load, bounded in time.
-func (g *gateway) reload(t *testing.T, c gatewayConfig) result {
+func (g *gateway) reload(t testing.TB, c gatewayConfig) result {
 	t.Helper()
 	text := g.writeConfig(t, c)
 	return g.admin(t, http.MethodPost, "/load", text, "text/caddyfile")
@@ -400,7 +400,7 @@ func method(m string) reqOption {
 }
 
 // do sends a request to the site; path may carry a query.
-func (g *gateway) do(t *testing.T, path string, opts ...reqOption) result {
+func (g *gateway) do(t testing.TB, path string, opts ...reqOption) result {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, g.siteURL+path, nil)
 	if err != nil {
@@ -414,7 +414,7 @@ func (g *gateway) do(t *testing.T, path string, opts ...reqOption) result {
 }
 
 // admin sends a request to the admin API.
-func (g *gateway) admin(t *testing.T, method, path, body, contentType string) result {
+func (g *gateway) admin(t testing.TB, method, path, body, contentType string) result {
 	t.Helper()
 	var rd io.Reader
 	if body != "" {
@@ -430,7 +430,7 @@ func (g *gateway) admin(t *testing.T, method, path, body, contentType string) re
 	return send(t, g.client, req)
 }
 
-func send(t *testing.T, c *http.Client, req *http.Request) result {
+func send(t testing.TB, c *http.Client, req *http.Request) result {
 	t.Helper()
 	resp, err := c.Do(req)
 	if err != nil {
@@ -453,7 +453,7 @@ type upstream struct {
 
 const upstreamBody = "hello from the upstream"
 
-func newUpstream(t *testing.T) *upstream {
+func newUpstream(t testing.TB) *upstream {
 	t.Helper()
 	u := &upstream{}
 	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -508,7 +508,7 @@ type identity struct{ user, tenant, sid string }
 
 // expectAllowed checks that r passed the gateway and reached u exactly once, carrying id's
 // identity headers exactly once each and no client-sent spelling of them.
-func expectAllowed(t *testing.T, r result, u *upstream, before int, id identity) {
+func expectAllowed(t testing.TB, r result, u *upstream, before int, id identity) {
 	t.Helper()
 	if r.Status != http.StatusOK {
 		t.Fatalf("got %s, want 200 from the upstream", r)
@@ -538,7 +538,7 @@ func expectAllowed(t *testing.T, r result, u *upstream, before int, id identity)
 
 // expectRefused checks a refusal: status, JSON error body with code, WWW-Authenticate for
 // 401 and Retry-After for 503; and, when u is set, that nothing reached the upstream.
-func expectRefused(t *testing.T, r result, u *upstream, before, status int, code string) {
+func expectRefused(t testing.TB, r result, u *upstream, before, status int, code string) {
 	t.Helper()
 	if r.Status != status {
 		t.Fatalf("got %s, want %d %s", r, status, code)
@@ -614,7 +614,7 @@ func (c claims) with(kv ...any) claims {
 }
 
 // sign signs payload c as a compact JWS with alg and key, with extra protected headers.
-func sign(t *testing.T, alg jwa.SignatureAlgorithm, key any, c claims, hdr map[string]any) string {
+func sign(t testing.TB, alg jwa.SignatureAlgorithm, key any, c claims, hdr map[string]any) string {
 	t.Helper()
 	payload, err := json.Marshal(c)
 	if err != nil {
@@ -637,7 +637,7 @@ func sign(t *testing.T, alg jwa.SignatureAlgorithm, key any, c claims, hdr map[s
 }
 
 // hsToken is an HS256 token signed with hsSecret.
-func hsToken(t *testing.T, c claims) string {
+func hsToken(t testing.TB, c claims) string {
 	t.Helper()
 	return sign(t, jwa.HS256, []byte(hsSecret), c, nil)
 }
@@ -646,13 +646,13 @@ func hsToken(t *testing.T, c claims) string {
 const rsKid = "integration-rsa-1"
 
 // rsToken is an RS256 token signed with rsaKey under rsKid.
-func rsToken(t *testing.T, c claims) string {
+func rsToken(t testing.TB, c claims) string {
 	t.Helper()
 	return sign(t, jwa.RS256, rsaKey, c, map[string]any{jws.KeyIDKey: rsKid})
 }
 
 // unsignedToken is a token with alg none and an empty signature.
-func unsignedToken(t *testing.T, c claims) string {
+func unsignedToken(t testing.TB, c claims) string {
 	t.Helper()
 	payload, err := json.Marshal(c)
 	if err != nil {
@@ -663,7 +663,7 @@ func unsignedToken(t *testing.T, c claims) string {
 }
 
 // jwksJSON is a JWKS holding the public half of key under kid.
-func jwksJSON(t *testing.T, key *rsa.PrivateKey, kid string) []byte {
+func jwksJSON(t testing.TB, key *rsa.PrivateKey, kid string) []byte {
 	t.Helper()
 	k, err := jwk.FromRaw(&key.PublicKey)
 	if err != nil {
@@ -686,7 +686,7 @@ func jwksJSON(t *testing.T, key *rsa.PrivateKey, kid string) []byte {
 }
 
 // writeFile writes data to name in a new temporary directory and returns its path.
-func writeFile(t *testing.T, name string, data []byte) string {
+func writeFile(t testing.TB, name string, data []byte) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), name)
 	if err := os.WriteFile(path, data, 0o600); err != nil {
@@ -696,7 +696,7 @@ func writeFile(t *testing.T, name string, data []byte) string {
 }
 
 // runCaddy runs a caddy command with a deadline; timedOut says the deadline ended it.
-func runCaddy(t *testing.T, timeout time.Duration, env []string, args ...string) (out string, err error, timedOut bool) {
+func runCaddy(t testing.TB, timeout time.Duration, env []string, args ...string) (out string, err error, timedOut bool) {
 	t.Helper()
 	needCaddy(t)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)

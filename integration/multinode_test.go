@@ -12,7 +12,7 @@ import (
 )
 
 // redisGateways starts n gateway processes sharing one real redis-server.
-func redisGateways(t *testing.T, srv *redistest.Server, n int, extra ...string) []*gateway {
+func redisGateways(t testing.TB, srv *redistest.Server, n int, extra ...string) []*gateway {
 	t.Helper()
 	gs := make([]*gateway, n)
 	for i := range gs {
@@ -21,7 +21,7 @@ func redisGateways(t *testing.T, srv *redistest.Server, n int, extra ...string) 
 	return gs
 }
 
-func wantStatus(t *testing.T, what string, r result, status int, code string) {
+func wantStatus(t testing.TB, what string, r result, status int, code string) {
 	t.Helper()
 	if r.Status != status || (code != "" && r.errorBody().Error != code) {
 		t.Fatalf("%s: %s, want %d %s", what, r, status, code)
@@ -151,4 +151,47 @@ func TestMultiNodeRedisOutage(t *testing.T) {
 	for _, g := range gs {
 		waitStatus(t, g, tok, http.StatusOK, ok, 15*time.Second)
 	}
+}
+
+// Redis down when Caddy starts: Caddy starts anyway, answers 503 until Redis is up, then
+// serves by itself.
+func TestRedisDownAtStart(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t)
+	rs.Stop()
+	g := redisGateways(t, rs, 1)[0]
+	tok := mint(t, newID("tenant"), newID("user"), newID("sid"), nil)
+	wantOutage(t, g.do(t, "/", bearer(tok)))
+	rs.Restart()
+	waitStatus(t, g, tok, http.StatusOK, []int{http.StatusServiceUnavailable}, 15*time.Second)
+}
+
+// BenchmarkRevocationAcrossNodes measures the time from the reply to an operator DELETE on
+// node A to the first 401 for that session on node B, whose cache held it live.
+//
+//	go test -run '^$' -bench RevocationAcrossNodes -benchtime 1000x ./integration
+func BenchmarkRevocationAcrossNodes(b *testing.B) {
+	rs := redistest.Start(b)
+	gs := redisGateways(b, rs, 2)
+	a, bNode := gs[0], gs[1]
+	tenant := newID("tenant")
+	var lat []time.Duration
+	for i := 0; i < b.N; i++ {
+		user, sid := newID("user"), newID("sid")
+		tok := mint(b, tenant, user, sid, nil)
+		wantStatus(b, "on A", a.do(b, "/", bearer(tok)), http.StatusOK, "")
+		wantStatus(b, "on B", bNode.do(b, "/", bearer(tok)), http.StatusOK, "")
+		wantStatus(b, "revoke on A", a.admin(b, http.MethodDelete, "/sessiongate/tenants/"+tenant+"/sessions/"+sid, "", ""), http.StatusNoContent, "")
+		acked := time.Now()
+		for bNode.do(b, "/", bearer(tok)).Status != http.StatusUnauthorized {
+			if time.Since(acked) > 2*time.Second {
+				b.Fatalf("revocation %d not enforced on B after 2s", i)
+			}
+		}
+		lat = append(lat, time.Since(acked))
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
 }

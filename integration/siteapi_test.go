@@ -111,13 +111,13 @@ var defaultAPIPolicy = apiPolicy{
 
 // mint is a valid token (issued now) for user's session sid in tenant, with perms in the
 // permissions claim (left out when perms is nil).
-func mint(t *testing.T, tenant, user, sid string, perms []string) string {
+func mint(t testing.TB, tenant, user, sid string, perms []string) string {
 	t.Helper()
 	return mintIssued(t, tenant, user, sid, time.Now(), perms)
 }
 
 // mintIssued is mint with a chosen iat.
-func mintIssued(t *testing.T, tenant, user, sid string, iat time.Time, perms []string) string {
+func mintIssued(t testing.TB, tenant, user, sid string, iat time.Time, perms []string) string {
 	t.Helper()
 	c := claimsFor(identity{user: user, tenant: tenant, sid: sid}).with("iat", iat.Unix())
 	if perms != nil {
