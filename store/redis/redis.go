@@ -9,7 +9,8 @@
 //   - redis://[user:password@]host:port/db, rediss://... (TLS), unix:///path/redis.sock?db=N:
 //     one server (go-redis ParseURL);
 //   - redis+sentinel://[user:password@]sentinel:port/db?master_name=NAME&addr=sentinel2:port...
-//     (or rediss+sentinel://): the master that Sentinel names (go-redis ParseFailoverURL);
+//     (or rediss+sentinel://): the master that Sentinel names (go-redis ParseFailoverURL). The
+//     user and password are the Sentinels'; the master's go in the query: &username=U&password=P;
 //   - redis+cluster://[user:password@]host:port?addr=host2:port&addr=host3:port...
 //     (or rediss+cluster://): a Redis Cluster, from these seed nodes (go-redis ParseClusterURL).
 //
@@ -227,11 +228,16 @@ func setTimeouts(timeout time.Duration, fields ...*time.Duration) {
 	}
 }
 
-// redactURL hides the password of a URL that goes into an error.
+// redactURL hides the passwords of a URL that goes into an error: its user's, and the master's
+// of a Sentinel URL, which is in the query.
 func redactURL(rawURL string) string {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return "(unparsable)"
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
 	}
 	return u.Redacted()
 }

@@ -1,6 +1,7 @@
 // Package redistest runs real redis-server processes for tests: a single server that a test can
-// stop, restart and kill (for outages), and a Redis Cluster. redis-server and redis-cli must be
-// on PATH (`make test` installs them); a test that needs them fails, rather than skips, without.
+// stop, restart and kill (for outages), a Redis Cluster, and a master watched by a Sentinel.
+// redis-server and redis-cli must be on PATH (`make test` installs them); a test that needs them
+// fails, rather than skips, without.
 package redistest
 
 import (
@@ -8,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,14 +53,26 @@ func Start(t testing.TB) *Server {
 
 func start(t testing.TB, extra ...string) *Server {
 	t.Helper()
+	return startWith(t, func(s *Server) ([]string, error) {
+		return append([]string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
+			"--save", "", "--appendonly", "no", "--dir", s.dir,
+			"--logfile", filepath.Join(s.dir, "redis.log")}, extra...), nil
+	})
+}
+
+// startWith starts a redis-server with the arguments that args gives for a Server whose port
+// and directory are chosen, and kills it when the test ends. Its log must go to redis.log in
+// that directory.
+func startWith(t testing.TB, args func(s *Server) ([]string, error)) *Server {
+	t.Helper()
 	bin := lookPath(t, "redis-server")
 	// A free port can be taken between the probe and the start: try a few.
 	var err error
 	for range 5 {
 		s := &Server{t: t, port: freePort(t), dir: t.TempDir()}
-		s.args = append([]string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
-			"--save", "", "--appendonly", "no", "--dir", s.dir,
-			"--logfile", filepath.Join(s.dir, "redis.log")}, extra...)
+		if s.args, err = args(s); err != nil {
+			t.Fatalf("redistest: preparing redis-server: %v", err)
+		}
 		if err = s.launch(bin); err == nil {
 			t.Cleanup(s.Kill)
 			return s
@@ -278,4 +293,71 @@ func (c *Cluster) URL() string {
 		u += sep + "addr=" + s.Addr()
 	}
 	return u
+}
+
+// Sentinel is a master watched by one Redis Sentinel, without replicas.
+type Sentinel struct {
+	Master     *Server // the monitored master
+	Sentinel   *Server // the Sentinel (redis-server --sentinel)
+	MasterName string
+}
+
+// StartSentinel starts a master and a Sentinel that monitors it as masterName (quorum 1, down
+// after 1s), and waits until the Sentinel names the master. Both are killed when the test ends.
+func StartSentinel(t testing.TB, masterName string) *Sentinel {
+	t.Helper()
+	if masterName == "" || strings.ContainsAny(masterName, " \t\r\n\"'") {
+		t.Fatalf("redistest: unusable Sentinel master name %q", masterName)
+	}
+	master := Start(t)
+	sentinel := startWith(t, func(s *Server) ([]string, error) {
+		// Sentinel rewrites its configuration file (its id, what it learns), so it is in the
+		// server's own directory.
+		conf := filepath.Join(s.dir, "sentinel.conf")
+		text := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nlogfile %s\n"+
+			"sentinel monitor %s 127.0.0.1 %d 1\nsentinel down-after-milliseconds %s 1000\n",
+			s.port, quote(s.dir), quote(filepath.Join(s.dir, "redis.log")),
+			masterName, master.port, masterName)
+		if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+			return nil, err
+		}
+		return []string{conf, "--sentinel"}, nil
+	})
+	sn := &Sentinel{Master: master, Sentinel: sentinel, MasterName: masterName}
+	if err := sn.waitMaster(); err != nil {
+		t.Fatalf("redistest: %v", err)
+	}
+	return sn
+}
+
+// quote writes s as a double-quoted string of a redis configuration file.
+func quote(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+}
+
+// waitMaster polls SENTINEL GET-MASTER-ADDR-BY-NAME until it names the master.
+func (sn *Sentinel) waitMaster() error {
+	c := goredis.NewSentinelClient(&goredis.Options{Addr: sn.Sentinel.Addr(), MaxRetries: -1, DialTimeout: time.Second})
+	defer c.Close()
+	want := []string{"127.0.0.1", strconv.Itoa(sn.Master.port)}
+	deadline := time.Now().Add(readyTimeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		got, err := c.GetMasterAddrByName(ctx, sn.MasterName).Result()
+		cancel()
+		if err == nil && slices.Equal(got, want) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("sentinel %s does not name master %q at %s after %s (got %v, %v): %s",
+				sn.Sentinel.Addr(), sn.MasterName, sn.Master.Addr(), readyTimeout, got, err, sn.Sentinel.logTail())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// URL is the redis+sentinel:// URL of the master through the Sentinel, database 0, as the
+// redis store's Open takes it.
+func (sn *Sentinel) URL() string {
+	return "redis+sentinel://" + sn.Sentinel.Addr() + "/0?master_name=" + url.QueryEscape(sn.MasterName)
 }
