@@ -59,5 +59,21 @@ xcaddy-test:
 	done; \
 	echo "xcaddy-test: built with xcaddy, both sessiongate modules listed"
 
+# The load harness (bench/): wrk against the upstream, plain reverse_proxy, forward_auth and
+# sessiongate on each store, in interleaved rounds; writes docs/PERFORMANCE.md (~13 minutes).
+# Installs wrk (and redis-server, for the redis setup) from Debian's packages when missing.
+# A smoke run: make bench BENCHFLAGS='-duration 2s -rounds 1' (its report goes to bench/out/).
+BENCHFLAGS ?=
+bench:
+	@missing=""; \
+	command -v wrk >/dev/null || missing="$$missing wrk"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	$(GO) run ./bench $(BENCHFLAGS)
+
 clean:
 	rm -f caddy sessiongate-demo.db
