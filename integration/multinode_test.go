@@ -11,8 +11,11 @@ import (
 	"github.com/sessiongate/sessiongate/store/redis/redistest"
 )
 
-// redisGateways starts n gateway processes sharing one real redis-server.
-func redisGateways(t testing.TB, srv *redistest.Server, n int, extra ...string) []*gateway {
+// redisURL is a Redis the tests start: a redistest.Server or Cluster.
+type redisURL interface{ URL() string }
+
+// redisGateways starts n gateway processes sharing one real Redis (a server or a cluster).
+func redisGateways(t testing.TB, srv redisURL, n int, extra ...string) []*gateway {
 	t.Helper()
 	gs := make([]*gateway, n)
 	for i := range gs {
@@ -29,10 +32,15 @@ func wantStatus(t testing.TB, what string, r result, status int, code string) {
 }
 
 // A session made on one node is used on the others; a revocation acknowledged by one node is
-// enforced by every other within the contract's second.
+// enforced by every other within the contract's second. On one server and on a 3-master
+// Redis Cluster.
 func TestMultiNodeSharedSessionsAndRevocation(t *testing.T) {
 	t.Parallel()
-	srv := redistest.Start(t)
+	t.Run("server", func(t *testing.T) { sharedSessionsAndRevocation(t, redistest.Start(t)) })
+	t.Run("cluster", func(t *testing.T) { sharedSessionsAndRevocation(t, redistest.StartCluster(t, 3)) })
+}
+
+func sharedSessionsAndRevocation(t *testing.T, srv redisURL) {
 	gs := redisGateways(t, srv, 3)
 	tenant, user := newID("tenant"), newID("user")
 	tok := mint(t, tenant, user, newID("sid"), nil)
@@ -59,11 +67,15 @@ func TestMultiNodeSharedSessionsAndRevocation(t *testing.T) {
 }
 
 // The concurrent-session limit counts sessions made through every node: 50 creations spread
-// over 3 nodes leave at most max live sessions.
+// over 3 nodes leave at most max live sessions, on one server and on a cluster.
 func TestMultiNodeLimit(t *testing.T) {
 	t.Parallel()
-	rs := redistest.Start(t)
-	gs := redisGateways(t, rs, 3, "max_sessions 3", "max_sessions_strategy reject_new")
+	t.Run("server", func(t *testing.T) { limitAcrossNodes(t, redistest.Start(t)) })
+	t.Run("cluster", func(t *testing.T) { limitAcrossNodes(t, redistest.StartCluster(t, 3)) })
+}
+
+func limitAcrossNodes(t *testing.T, srv redisURL) {
+	gs := redisGateways(t, srv, 3, "max_sessions 3", "max_sessions_strategy reject_new")
 	tenant, user := newID("tenant"), newID("user")
 	var wg sync.WaitGroup
 	var mu sync.Mutex

@@ -9,21 +9,8 @@ import (
 	"time"
 )
 
-// sessionJSON is a session object as the contract shows it.
-type sessionJSON struct {
-	ID            string     `json:"id"`
-	UserID        string     `json:"user_id"`
-	TenantID      string     `json:"tenant_id"`
-	CreatedAt     time.Time  `json:"created_at"`
-	LastActiveAt  time.Time  `json:"last_active_at"`
-	ExpiresAt     *time.Time `json:"expires_at"`
-	IdleExpiresAt *time.Time `json:"idle_expires_at"`
-	IP            string     `json:"ip"`
-	UserAgent     string     `json:"user_agent"`
-}
-
 // listSessions asks the operator API for a user's active sessions.
-func listSessions(t *testing.T, g *gateway, tenant, user string) []sessionJSON {
+func listSessions(t *testing.T, g *gateway, tenant, user string) []apiSession {
 	t.Helper()
 	r := g.admin(t, http.MethodGet, "/sessiongate/tenants/"+tenant+"/users/"+user+"/sessions", "", "")
 	if r.Status != http.StatusOK {
@@ -38,7 +25,7 @@ func listSessions(t *testing.T, g *gateway, tenant, user string) []sessionJSON {
 		t.Fatalf(`the session list's "sessions" is %s, want an array: %s`, list, r.Body)
 	}
 	var out struct {
-		Sessions []sessionJSON `json:"sessions"`
+		Sessions []apiSession `json:"sessions"`
 	}
 	if err := json.Unmarshal(r.Body, &out); err != nil {
 		t.Fatalf("decoding the session list %s: %v", r.Body, err)
@@ -46,7 +33,7 @@ func listSessions(t *testing.T, g *gateway, tenant, user string) []sessionJSON {
 	return out.Sessions
 }
 
-func sessionIDs(list []sessionJSON) []string {
+func sessionIDs(list []apiSession) []string {
 	ids := make([]string, len(list))
 	for i, s := range list {
 		ids[i] = s.ID

@@ -48,6 +48,7 @@ type apiLocation struct {
 	City    string `json:"city"`
 }
 
+// apiSession is a session object as the contract shows it.
 type apiSession struct {
 	ID            string       `json:"id"`
 	UserID        string       `json:"user_id"`
