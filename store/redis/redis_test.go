@@ -111,60 +111,12 @@ func TestConcurrentCreate(t *testing.T) { testConcurrentCreate(t, redistest.Star
 // testConcurrentCreate creates sessions of one user from 50 goroutines through 3 clients, as
 // 3 gateway nodes would: the limit holds.
 func testConcurrentCreate(t *testing.T, url string) {
-	const goroutines, limit = 50, 3
 	prefix := newPrefix()
-	var nodes []*Store
+	var nodes []store.Store
 	for range 3 {
 		nodes = append(nodes, open(t, url, Options{Prefix: prefix}))
 	}
-	for _, strategy := range []string{store.StrategyEvictOldest, store.StrategyRejectNew} {
-		t.Run(strategy, func(t *testing.T) {
-			policy := store.Policy{MaxSessions: store.SessionLimit{Enabled: true, Max: limit, Strategy: strategy}}
-			results := make([]store.CreateResult, goroutines)
-			errs := make([]error, goroutines)
-			var wg sync.WaitGroup
-			for i := range goroutines {
-				wg.Go(func() {
-					s := session("t1", strategy, fmt.Sprintf("%s-%02d", strategy, i), t0.Add(time.Duration(i)*time.Second))
-					results[i], errs[i] = nodes[i%len(nodes)].Create(t.Context(), store.CreateRequest{Session: s, Policy: policy, IssuedAt: s.CreatedAt, Now: s.CreatedAt})
-				})
-			}
-			wg.Wait()
-			created, refused := 0, 0
-			ended := map[string]bool{}
-			for i, res := range results {
-				if errs[i] != nil {
-					t.Fatalf("Create %d: %v", i, errs[i])
-				}
-				if res.Created {
-					created++
-				}
-				if res.Refused != "" {
-					refused++
-				}
-				for _, e := range res.Ended {
-					if ended[e.ID] || e.EndReason != store.ReasonEvicted {
-						t.Errorf("%s ended twice or with %q", e.ID, e.EndReason)
-					}
-					ended[e.ID] = true
-				}
-			}
-			live, err := nodes[0].ListUserSessions(t.Context(), "t1", strategy)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(live) != limit {
-				t.Errorf("%d live sessions, want %d", len(live), limit)
-			}
-			wantCreated, wantEnded := goroutines, goroutines-limit
-			if strategy == store.StrategyRejectNew {
-				wantCreated, wantEnded = limit, 0
-			}
-			if created != wantCreated || refused != goroutines-wantCreated || len(ended) != wantEnded {
-				t.Errorf("created %d, refused %d, ended %d; want %d, %d, %d", created, refused, len(ended), wantCreated, goroutines-wantCreated, wantEnded)
-			}
-		})
-	}
+	storetest.ConcurrentCreate(t, 50, nodes...)
 }
 
 func TestWatch(t *testing.T) { testWatch(t, redistest.Start(t).URL()) }

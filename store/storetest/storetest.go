@@ -375,7 +375,14 @@ func testCreateEndsDeadSessions(t *testing.T, st store.Store) {
 }
 
 func testConcurrentCreate(t *testing.T, st store.Store) {
-	const goroutines, limit = 20, 3
+	ConcurrentCreate(t, 20, st)
+}
+
+// ConcurrentCreate creates sessions of one user from n goroutines spread over stores (one, or
+// several clients of one shared store, as gateway nodes are), at a limit of 3 with each
+// strategy: the limit holds, evictions are reported once each, refusals create nothing.
+func ConcurrentCreate(t *testing.T, goroutines int, stores ...store.Store) {
+	const limit = 3
 	for _, strategy := range []string{store.StrategyEvictOldest, store.StrategyRejectNew} {
 		t.Run(strategy, func(t *testing.T) {
 			policy := limitPolicy(limit, strategy)
@@ -385,7 +392,7 @@ func testConcurrentCreate(t *testing.T, st store.Store) {
 			for i := range goroutines {
 				wg.Go(func() {
 					s := session("t1", strategy, fmt.Sprintf("%s-%02d", strategy, i), t0.Add(time.Duration(i)*time.Second))
-					results[i], errs[i] = st.Create(t.Context(), request(s, policy, s.CreatedAt))
+					results[i], errs[i] = stores[i%len(stores)].Create(t.Context(), request(s, policy, s.CreatedAt))
 				})
 			}
 			wg.Wait()
@@ -402,13 +409,13 @@ func testConcurrentCreate(t *testing.T, st store.Store) {
 					refused++
 				}
 				for _, e := range res.Ended {
-					if ended[e.ID] {
-						t.Errorf("%s ended twice", e.ID)
+					if ended[e.ID] || e.EndReason != store.ReasonEvicted {
+						t.Errorf("%s ended twice or with %q", e.ID, e.EndReason)
 					}
 					ended[e.ID] = true
 				}
 			}
-			live := list(t, st, "t1", strategy)
+			live := list(t, stores[0], "t1", strategy)
 			if len(live) != limit {
 				t.Errorf("%d live sessions, want %d", len(live), limit)
 			}
