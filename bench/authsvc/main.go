@@ -9,21 +9,19 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"net/http"
 	"os"
-	"os/signal"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwt"
+	"github.com/sessiongate/sessiongate/bench/internal/serve"
 )
 
 // session is one live session of the map.
@@ -124,16 +122,5 @@ func main() {
 		ReadHeaderTimeout: 10 * time.Second,
 		Handler:           &handler{secret: []byte(*secret), sessions: &sessions{m: map[string]*session{}}},
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	go func() {
-		<-ctx.Done()
-		shutdown, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(shutdown)
-	}()
-	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
-		fmt.Fprintln(os.Stderr, "authsvc:", err)
-		os.Exit(1)
-	}
+	serve.Until("authsvc", srv)
 }
