@@ -57,34 +57,33 @@ func newFronteggSession(s *store.Session, p *store.Policy, currentID string) Fro
 	return out
 }
 
-func (s *Site) feMySessions(w http.ResponseWriter, r *http.Request) {
-	c := callerOf(r)
-	list, p, err := c.Enforcer.Tracker().UserSessions(r.Context(), c.Claims.TenantID, c.Claims.UserID, c.Enforcer.DefaultPolicy())
-	if err != nil {
-		s.failed(w, err)
-		return
-	}
-	out := make([]FronteggSession, len(list))
-	for i := range list {
-		out[i] = newFronteggSession(&list[i], &p, c.Claims.SessionID)
-	}
-	writeJSON(w, http.StatusOK, out)
-}
+func (s *Site) feMySessions(w http.ResponseWriter, r *http.Request) { s.feSessions(w, r, false) }
 
-func (s *Site) feCurrent(w http.ResponseWriter, r *http.Request) {
+func (s *Site) feCurrent(w http.ResponseWriter, r *http.Request) { s.feSessions(w, r, true) }
+
+// feSessions answers the caller's sessions in Frontegg's shape, all of them or (current) only
+// the calling one.
+func (s *Site) feSessions(w http.ResponseWriter, r *http.Request, current bool) {
 	c := callerOf(r)
 	list, p, err := c.Enforcer.Tracker().UserSessions(r.Context(), c.Claims.TenantID, c.Claims.UserID, c.Enforcer.DefaultPolicy())
 	if err != nil {
 		s.failed(w, err)
 		return
 	}
+	out := make([]FronteggSession, 0, len(list))
 	for i := range list {
-		if list[i].ID == c.Claims.SessionID {
+		if !current {
+			out = append(out, newFronteggSession(&list[i], &p, c.Claims.SessionID))
+		} else if list[i].ID == c.Claims.SessionID {
 			writeJSON(w, http.StatusOK, newFronteggSession(&list[i], &p, c.Claims.SessionID))
 			return
 		}
 	}
-	WriteError(w, CodeNotFound, "")
+	if current {
+		WriteError(w, CodeNotFound, "")
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Site) feEndOthers(w http.ResponseWriter, r *http.Request) {
