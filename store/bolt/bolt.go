@@ -27,11 +27,13 @@ type Options struct {
 	Timeout time.Duration
 }
 
-// Store is a store.Store in a bbolt file. Every write is one bbolt transaction, committed and
-// fsynced before it returns; bbolt runs one write transaction at a time, which is what makes
-// Create atomic.
+// Store is a store.Store in a bbolt file. Every write is committed and fsynced before it
+// returns; bbolt runs one write transaction at a time, which is what makes Create atomic.
+// Concurrent writes share transactions (see committer), so a burst of new sessions costs a
+// few fsyncs, not one each.
 type Store struct {
 	db         *bbolt.DB
+	writes     *committer
 	sweepBatch int // sessions decided per Sweep transaction
 }
 
@@ -74,7 +76,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("opening session store %s: %w", path, err), db.Close())
 	}
-	return &Store{db: db, sweepBatch: defaultSweepBatch}, nil
+	return &Store{db: db, writes: &committer{db: db}, sweepBatch: defaultSweepBatch}, nil
 }
 
 // Get implements store.Store.
@@ -103,7 +105,8 @@ func (s *Store) Create(_ context.Context, req store.CreateRequest) (store.Create
 		sess.Location = &loc
 	}
 	var res store.CreateResult
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.writes.update(func(tx *bbolt.Tx) error {
+		res = store.CreateResult{} // a write may run again
 		cur, ok, err := getSession(tx, sess.TenantID, sess.ID)
 		if err != nil || ok {
 			res.Session = cur
@@ -167,7 +170,7 @@ func (s *Store) Create(_ context.Context, req store.CreateRequest) (store.Create
 // End implements store.Store.
 func (s *Store) End(_ context.Context, tenantID, id, reason string, now time.Time) (store.Session, error) {
 	var sess store.Session
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.writes.update(func(tx *bbolt.Tx) error {
 		var ok bool
 		var err error
 		sess, ok, err = getSession(tx, tenantID, id)
@@ -190,7 +193,8 @@ func (s *Store) End(_ context.Context, tenantID, id, reason string, now time.Tim
 // EndUser implements store.Store.
 func (s *Store) EndUser(_ context.Context, tenantID, userID string, req store.EndUserRequest) ([]store.Session, error) {
 	var ended []store.Session
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.writes.update(func(tx *bbolt.Tx) error {
+		ended = nil // a write may run again
 		if req.SetCutoff {
 			if err := raiseCutoff(tx, tenantID, userID, req.Now); err != nil {
 				return err
@@ -269,7 +273,7 @@ func (s *Store) ListUsers(_ context.Context, tenantID, after string, limit int, 
 
 // Touch implements store.Store. The whole batch is one transaction: one fsync per flush.
 func (s *Store) Touch(_ context.Context, touches []store.Touch) error {
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.writes.update(func(tx *bbolt.Tx) error {
 		for _, t := range touches {
 			sess, ok, err := getSession(tx, t.TenantID, t.ID)
 			if err != nil {
@@ -311,7 +315,7 @@ func (s *Store) GetPolicy(_ context.Context, tenantID string) (store.Policy, err
 func (s *Store) PutPolicy(_ context.Context, tenantID string, p store.Policy) error {
 	v, err := json.Marshal(p)
 	if err == nil {
-		err = s.db.Update(func(tx *bbolt.Tx) error {
+		err = s.writes.update(func(tx *bbolt.Tx) error {
 			return tx.Bucket(bucketPolicies).Put([]byte(tenantID), v)
 		})
 	}
@@ -323,7 +327,7 @@ func (s *Store) PutPolicy(_ context.Context, tenantID string, p store.Policy) er
 
 // DeletePolicy implements store.Store.
 func (s *Store) DeletePolicy(_ context.Context, tenantID string) error {
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.writes.update(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketPolicies).Delete([]byte(tenantID))
 	})
 	if err != nil {
