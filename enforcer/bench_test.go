@@ -2,12 +2,17 @@ package enforcer
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/sessiongate/sessiongate/store"
+	"github.com/sessiongate/sessiongate/store/memory"
 )
 
 // benchAlgs are the signing set-ups benchmarked: the config and a token minter.
@@ -139,4 +144,95 @@ func BenchmarkVerifyMiss(b *testing.B) {
 			}
 		})
 	}
+}
+
+var memSessions = flag.Int("sessions", 1_000_000, "sessions of BenchmarkMemoryPerSession")
+
+// realisticClaims are what an identity provider puts in a token: uuid-like ids, an email,
+// roles and permissions (about 500 bytes signed).
+func realisticClaims(now time.Time, i int) map[string]any {
+	id := func(kind byte) string { return fmt.Sprintf("%c%07x-4b1d-4c2e-9f3a-%012x", kind, i%(1<<28), i) }
+	return map[string]any{
+		"sub": id('a'), "tenantId": fmt.Sprintf("b%07x-4b1d-4c2e-9f3a-%012x", i%64, i%64), "sid": id('c'),
+		"email": fmt.Sprintf("user%d@example.com", i), "iss": "https://idp.example.com",
+		"roles":       []string{"member"},
+		"permissions": []string{"fe.secure.read.sessions", "fe.secure.delete.sessions", "app.read"},
+		"iat":         now.Unix(), "exp": now.Add(time.Hour).Unix(),
+	}
+}
+
+// heapLive is the heap in use after a full collection.
+func heapLive() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// BenchmarkMemoryPerSession measures what each cached session costs in memory: -sessions
+// sessions (default 1M) are put in a memory store, then requested twice through Check from
+// as many goroutines as a loaded gateway has (the second pass fills what the caches dropped
+// while busy), with caches big enough for all of them; their activity is then written.
+// Reported: the heap per cached session of the session cache (entries, counters, pending
+// activity), per cached token of the token cache, and their sum per session. The store
+// is filled before the first measurement and does not grow after it. The work is done once
+// whatever b.N: run it with -benchtime 1x.
+func BenchmarkMemoryPerSession(b *testing.B) {
+	n := *memSessions
+	st := memory.New()
+	clk := newFakeClock()
+	tokens := mintAll(b, n, func(i int) string { return hs256(b, realisticClaims(clk.Now(), i)) })
+	now := clk.Now()
+	for i := range n {
+		c := realisticClaims(now, i)
+		s := store.Session{
+			TenantID: c["tenantId"].(string), UserID: c["sub"].(string), ID: c["sid"].(string),
+			CreatedAt: now, LastActiveAt: now, IP: testInfo.IP, UserAgent: testInfo.UserAgent, Device: parseDevice(testInfo.UserAgent),
+		}
+		if _, err := st.Create(context.Background(), store.CreateRequest{Session: s, Policy: testPolicy(), Now: now}); err != nil {
+			b.Fatal(err)
+		}
+	}
+
+	before := heapLive()
+	e := newEnvOn(b, Config{TokenCacheSize: int64(n)}, TrackerConfig{SessionCacheSize: int64(n)}, clk, st)
+	for range 2 {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range 64 {
+			wg.Go(func() {
+				for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+					if v := e.check(tokens[i]); !v.Allowed() {
+						b.Errorf("session %d: %q (%v)", i, v.Code, v.Err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		e.settle()
+	}
+	clk.Advance(2 * time.Minute)
+	e.tr.flush(false)
+	var tokensCached, sessionsCached int
+	for _, tok := range tokens {
+		if c, ok := e.enf.verifier.cache.Get(tok); ok {
+			tokensCached++
+			if e.sessionCached(c.TenantID, c.SessionID) {
+				sessionsCached++
+			}
+		}
+	}
+	filled := heapLive()
+	e.enf.verifier.close()
+	e.enf.verifier.cache = nil // closed: never used again
+	withoutTokens := heapLive()
+	runtime.KeepAlive(e)
+
+	b.ReportMetric(float64(withoutTokens-before)/float64(sessionsCached), "session-B")
+	b.ReportMetric(float64(filled-withoutTokens)/float64(tokensCached), "token-B")
+	b.ReportMetric(float64(filled-before)/float64(sessionsCached), "total-B")
+	b.ReportMetric(float64(tokensCached)/float64(n), "tokens-cached")
+	b.ReportMetric(float64(sessionsCached)/float64(n), "sessions-cached")
+	b.ReportMetric(float64(len(tokens[n-1])), "token-bytes")
 }

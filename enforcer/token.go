@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"strings"
 	"sync"
@@ -24,21 +25,45 @@ const maxTokenCacheTTL = 5 * time.Minute
 // Claims is what a verified token says. A *Claims is shared by every request that presents
 // the same token; it is never modified after verification.
 type Claims struct {
-	UserID      string
-	TenantID    string
-	SessionID   string
+	// UserID, TenantID and SessionID share one allocation with the session key.
+	UserID    string
+	TenantID  string
+	SessionID string
+	// Permissions is shared by every token with the same list: never modify it.
 	Permissions []string
-	IssuedAt    time.Time // zero when the token has no iat
-	Expiry      time.Time
+
+	// Times in unix nanoseconds, which keep a cached entry small.
+	issuedAt   int64 // 0 when the token has no iat
+	expiry     int64
+	verifiedAt int64 // when the signature was checked
 
 	sessionKey string // the session's cache key
-	token      string // the token itself, compared in full on a cache hit
 }
+
+// IssuedAt is the token's iat; zero when it has none.
+func (c *Claims) IssuedAt() time.Time {
+	if c.issuedAt == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, c.issuedAt)
+}
+
+// Expiry is the token's exp.
+func (c *Claims) Expiry() time.Time { return time.Unix(0, c.expiry) }
 
 // SessionKey identifies the claims' session across tenants.
 func (c *Claims) SessionKey() string { return c.sessionKey }
 
 func sessionKey(tenantID, id string) string { return tenantID + "\x00" + id }
+
+// setIDs sets the ids and the session key from one allocation, "tenant\x00session\x00user":
+// cached claims and sessions are mostly these strings.
+func (c *Claims) setIDs(tenantID, sessionID, userID string) {
+	ids := tenantID + "\x00" + sessionID + "\x00" + userID
+	t, s := len(tenantID), len(tenantID)+1+len(sessionID)
+	c.TenantID, c.SessionID, c.UserID = ids[:t], ids[t+1:s], ids[s+1:]
+	c.sessionKey = ids[:s]
+}
 
 // errToken is a token the verifier rejects; its message is for logs, never echoed to clients.
 type tokenError struct {
@@ -81,10 +106,12 @@ type verifier struct {
 	leeway   time.Duration
 	names    ClaimNames
 	now      func() time.Time
-	// Only tokens that verified are cached, so garbage cannot push good entries out. The key
-	// is a fast non-cryptographic hash, so a hit counts only when the whole token matches:
-	// a colliding forgery finds an entry but never passes.
-	cache *ristretto.Cache[uint64, *Claims]
+	// Only tokens that verified are cached, so garbage cannot push good entries out. The
+	// cache keeps no token, only two 64-bit hashes of it: xxhash as the key and, as
+	// ristretto's conflict check, maphash under a seed drawn at start. A different token
+	// would have to match both, one of them keyed by a secret it cannot learn.
+	cache *ristretto.Cache[string, *Claims]
+	perms permissionSets
 	// life keeps close from racing requests still in flight; once closed, every token is
 	// verified afresh.
 	life   sync.RWMutex
@@ -96,13 +123,16 @@ func newVerifier(keys keyProvider, cfg *Config, now func() time.Time) (*verifier
 	if size <= 0 {
 		size = 100_000
 	}
-	c, err := ristretto.NewCache(&ristretto.Config[uint64, *Claims]{
+	seed := maphash.MakeSeed()
+	c, err := ristretto.NewCache(&ristretto.Config[string, *Claims]{
 		NumCounters:        size * 10,
 		MaxCost:            size,
 		BufferItems:        64,
 		IgnoreInternalCost: true,
-		// The key is already a hash; the default would box it into an interface.
-		KeyToHash: func(k uint64) (uint64, uint64) { return k, 0 },
+		KeyToHash: func(token string) (uint64, uint64) {
+			// ristretto skips the conflict check for 0.
+			return xxhash.Sum64String(token), maphash.String(seed, token) | 1
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("making token cache: %w", err)
@@ -114,19 +144,18 @@ func newVerifier(keys keyProvider, cfg *Config, now func() time.Time) (*verifier
 }
 
 // verify returns the token's claims at now, from the cache when this exact token verified
-// before.
+// less than maxTokenCacheTTL ago.
 func (v *verifier) verify(ctx context.Context, token string, now time.Time) (*Claims, error) {
 	if len(token) > MaxTokenBytes {
 		return nil, invalid("token is %d bytes, over the %d limit", len(token), MaxTokenBytes)
 	}
-	key := xxhash.Sum64String(token)
 	v.life.RLock()
 	defer v.life.RUnlock()
 	if v.closed {
 		return v.parse(ctx, token, now)
 	}
-	if c, ok := v.cache.Get(key); ok && c.token == token {
-		if !now.Before(c.Expiry.Add(v.leeway)) {
+	if c, ok := v.cache.Get(token); ok && now.UnixNano()-c.verifiedAt < int64(maxTokenCacheTTL) {
+		if now.UnixNano() >= c.expiry+int64(v.leeway) {
 			return nil, &tokenError{code: CodeTokenExpired, err: errors.New("token expired")}
 		}
 		return c, nil
@@ -135,10 +164,9 @@ func (v *verifier) verify(ctx context.Context, token string, now time.Time) (*Cl
 	if err != nil {
 		return nil, err
 	}
-	// A copy, so the cache never pins the request's header memory.
-	c.token = strings.Clone(token)
-	ttl := min(c.Expiry.Add(v.leeway).Sub(now), maxTokenCacheTTL)
-	v.cache.SetWithTTL(key, c, 1, ttl)
+	// No TTL: expiry and age are checked on every hit, against the injected clock, and an
+	// expired entry is one of the first the cache evicts, as it is never hit again.
+	v.cache.Set(token, c, 1)
 	return c, nil
 }
 
@@ -173,33 +201,35 @@ func (v *verifier) parse(ctx context.Context, token string, now time.Time) (*Cla
 	if v.audience != "" && !slices.Contains(tok.Audience(), v.audience) {
 		return nil, invalid("token audience does not include %q", v.audience)
 	}
-	c := &Claims{IssuedAt: iat, Expiry: exp}
-	for _, f := range []struct {
-		dst  *string
-		name string
-	}{{&c.UserID, v.names.User}, {&c.TenantID, v.names.Tenant}, {&c.SessionID, v.names.Session}} {
-		val, _ := tok.Get(f.name)
+	c := &Claims{expiry: exp.UnixNano(), verifiedAt: now.UnixNano()}
+	if !iat.IsZero() {
+		c.issuedAt = iat.UnixNano()
+	}
+	var ids [3]string // user, tenant, session
+	for i, name := range []string{v.names.User, v.names.Tenant, v.names.Session} {
+		val, _ := tok.Get(name)
 		s, ok := val.(string)
 		if !ok || !ValidID(s) {
-			return nil, invalid("claim %q must be a non-empty string of letters, digits and . _ ~ : @ + = | -", f.name)
+			return nil, invalid("claim %q must be a non-empty string of letters, digits and . _ ~ : @ + = | -", name)
 		}
-		*f.dst = s
+		ids[i] = s
 	}
+	c.setIDs(ids[1], ids[2], ids[0])
 	if raw, ok := tok.Get(v.names.Permissions); ok {
 		list, ok := raw.([]any)
 		if !ok {
 			return nil, invalid("claim %q must be an array of strings", v.names.Permissions)
 		}
-		c.Permissions = make([]string, 0, len(list))
+		perms := make([]string, 0, len(list))
 		for _, p := range list {
 			s, ok := p.(string)
 			if !ok {
 				return nil, invalid("claim %q must be an array of strings", v.names.Permissions)
 			}
-			c.Permissions = append(c.Permissions, s)
+			perms = append(perms, s)
 		}
+		c.Permissions = v.perms.intern(perms)
 	}
-	c.sessionKey = sessionKey(c.TenantID, c.SessionID)
 	return c, nil
 }
 
@@ -229,4 +259,35 @@ func (v *verifier) close() {
 		v.closed = true
 		v.cache.Close()
 	}
+}
+
+// maxPermissionSets bounds the distinct permission lists a verifier shares between tokens.
+const maxPermissionSets = 4096
+
+// permissionSets shares one copy of each permission list among the tokens that carry it:
+// users of one role carry the same list, which can be long.
+type permissionSets struct {
+	mu   sync.Mutex
+	sets map[string][]string // by the list joined with NUL
+}
+
+func (ps *permissionSets) intern(perms []string) []string {
+	for _, p := range perms {
+		if strings.IndexByte(p, 0) >= 0 {
+			return perms // the key below would be ambiguous
+		}
+	}
+	key := strings.Join(perms, "\x00")
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if shared, ok := ps.sets[key]; ok {
+		return shared
+	}
+	if ps.sets == nil {
+		ps.sets = map[string][]string{}
+	}
+	if len(ps.sets) < maxPermissionSets {
+		ps.sets[key] = perms
+	}
+	return perms
 }

@@ -373,8 +373,8 @@ func TestCustomClaimNames(t *testing.T) {
 	if c.SessionKey() != sessionKey("acme", "s1") {
 		t.Errorf("session key %q", c.SessionKey())
 	}
-	if !c.IssuedAt.Equal(e.clk.Now()) || !c.Expiry.Equal(e.clk.Now().Add(time.Hour)) {
-		t.Errorf("iat %s exp %s", c.IssuedAt, c.Expiry)
+	if !c.IssuedAt().Equal(e.clk.Now()) || !c.Expiry().Equal(e.clk.Now().Add(time.Hour)) {
+		t.Errorf("iat %s exp %s", c.IssuedAt(), c.Expiry())
 	}
 	if _, err := e.get("acme", "s1"); err != nil {
 		t.Errorf("session not stored under the custom claims: %v", err)
@@ -396,12 +396,10 @@ func TestCustomClaimNames(t *testing.T) {
 func TestClaimsFromVerdict(t *testing.T) {
 	e := newEnv(t, Config{}, TrackerConfig{})
 	v := e.expect(e.token("u1", "t1", "s1", func(c map[string]any) { c["permissions"] = []string{"a", "b"} }), "")
-	want := Claims{UserID: "u1", TenantID: "t1", SessionID: "s1", Permissions: []string{"a", "b"},
-		IssuedAt: e.clk.Now(), Expiry: e.clk.Now().Add(time.Hour)}
-	got := *v.Claims
-	if got.UserID != want.UserID || got.TenantID != want.TenantID || got.SessionID != want.SessionID ||
-		!slices.Equal(got.Permissions, want.Permissions) || !got.IssuedAt.Equal(want.IssuedAt) || !got.Expiry.Equal(want.Expiry) {
-		t.Fatalf("claims %+v, want %+v", got, want)
+	got := v.Claims
+	if got.UserID != "u1" || got.TenantID != "t1" || got.SessionID != "s1" || !slices.Equal(got.Permissions, []string{"a", "b"}) ||
+		!got.IssuedAt().Equal(e.clk.Now()) || !got.Expiry().Equal(e.clk.Now().Add(time.Hour)) {
+		t.Fatalf("claims %+v (iat %s, exp %s)", got, got.IssuedAt(), got.Expiry())
 	}
 	// A refused request still says who it was, when the token was good.
 	must(t, e.tr.EndSession(context.Background(), "t1", "s1"))
@@ -536,5 +534,56 @@ func TestValidID(t *testing.T) {
 		if got := ValidID(tc.id); got != tc.want {
 			t.Errorf("ValidID(%q) = %v, want %v", tc.id, got, tc.want)
 		}
+	}
+}
+
+// A cached token is verified again once it has been trusted for maxTokenCacheTTL, so a key
+// withdrawn from the JWKS stops working within that time even for tokens seen before.
+func TestCachedTokenReverifiedAfterTTL(t *testing.T) {
+	e := newEnv(t, Config{}, TrackerConfig{})
+	tok := e.token("u1", "t1", "s1", longLived)
+	v1 := e.expect(tok, "")
+	e.settle()
+	e.clk.Advance(maxTokenCacheTTL - time.Nanosecond)
+	if v2 := e.expect(tok, ""); v2.Claims != v1.Claims {
+		t.Fatal("the token was verified again before maxTokenCacheTTL")
+	}
+	e.clk.Advance(time.Nanosecond)
+	v3 := e.expect(tok, "")
+	if v3.Claims == v1.Claims {
+		t.Fatal("the token was trusted past maxTokenCacheTTL without being verified again")
+	}
+	e.settle()
+	if v4 := e.expect(tok, ""); v4.Claims != v3.Claims {
+		t.Error("the token verified again was not cached again")
+	}
+}
+
+// Tokens with the same permission list share one copy of it; other lists are kept apart,
+// including lists that would join to the same string.
+func TestPermissionListsShared(t *testing.T) {
+	e := newEnv(t, Config{}, TrackerConfig{})
+	perms := func(list ...string) func(map[string]any) {
+		return func(c map[string]any) { c["permissions"] = list }
+	}
+	a := e.expect(e.token("u1", "t1", "s1", perms("read", "write")), "").Claims
+	b := e.expect(e.token("u2", "t1", "s2", perms("read", "write")), "").Claims
+	c := e.expect(e.token("u3", "t1", "s3", perms("read")), "").Claims
+	d := e.expect(e.token("u4", "t1", "s4", perms("read\x00write")), "").Claims
+	if &a.Permissions[0] != &b.Permissions[0] {
+		t.Error("two tokens with the same permissions hold two copies")
+	}
+	if !slices.Equal(c.Permissions, []string{"read"}) || !slices.Equal(d.Permissions, []string{"read\x00write"}) ||
+		!slices.Equal(b.Permissions, []string{"read", "write"}) {
+		t.Errorf("permissions mixed up: %q %q %q", b.Permissions, c.Permissions, d.Permissions)
+	}
+}
+
+// The claims' ids and session key are right whatever their lengths.
+func TestClaimsIDs(t *testing.T) {
+	var c Claims
+	c.setIDs("tenant-1", "s", "user.long.id")
+	if c.TenantID != "tenant-1" || c.SessionID != "s" || c.UserID != "user.long.id" || c.SessionKey() != sessionKey("tenant-1", "s") {
+		t.Errorf("ids %q %q %q key %q", c.TenantID, c.SessionID, c.UserID, c.SessionKey())
 	}
 }

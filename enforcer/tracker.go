@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,26 +70,40 @@ type Tracker struct {
 	closeOnce sync.Once
 }
 
-// liveSession is a cached session. s is the store's record as loaded and never changes;
-// activity seen on this node is tracked beside it.
+// liveSession is a cached session: what requests need of the store's record, which never
+// changes once loaded, and the activity seen on this node. It is kept small: a node caches
+// up to a million of them.
 type liveSession struct {
-	s          store.Session
+	key        string // sessionKey(tenant, id); it and userID share the claims' allocation
+	userID     string
+	endReason  string        // "" while the session is live
+	createdAt  int64         // unix nanoseconds
 	interval   time.Duration // touch interval
 	lastActive atomic.Int64  // unix nanoseconds, exact on this node
+	stored     atomic.Int64  // the latest activity the store is known to have
 	writtenAt  atomic.Int64  // when activity was last written (or loaded)
 	dirty      atomic.Bool
 }
 
-func (ls *liveSession) raise(t int64) {
+func (ls *liveSession) raise(t int64) { raiseTo(&ls.lastActive, t) }
+
+// raiseTo sets v to t unless it is already later.
+func raiseTo(v *atomic.Int64, t int64) {
 	for {
-		old := ls.lastActive.Load()
-		if t <= old || ls.lastActive.CompareAndSwap(old, t) {
+		old := v.Load()
+		if t <= old || v.CompareAndSwap(old, t) {
 			return
 		}
 	}
 }
 
 func (ls *liveSession) lastActiveTime() time.Time { return time.Unix(0, ls.lastActive.Load()) }
+
+// ids splits the key into tenant and session ids.
+func (ls *liveSession) ids() (tenantID, id string) {
+	i := strings.IndexByte(ls.key, 0)
+	return ls.key[:i], ls.key[i+1:]
+}
 
 // tenantPolicy is a cached answer to "what policy has this tenant set?".
 type tenantPolicy struct {
@@ -237,7 +252,13 @@ func (t *Tracker) flush(final bool) {
 		// Clear the flag before reading the time: a touch racing with us marks it again.
 		ls.dirty.Store(false)
 		ls.writtenAt.Store(now)
-		touches = append(touches, store.Touch{TenantID: ls.s.TenantID, ID: ls.s.ID, At: ls.lastActiveTime()})
+		at := ls.lastActive.Load()
+		if at <= ls.stored.Load() {
+			continue // nothing new: a session's first request, say, whose creation wrote it
+		}
+		raiseTo(&ls.stored, at)
+		tenantID, id := ls.ids()
+		touches = append(touches, store.Touch{TenantID: tenantID, ID: id, At: time.Unix(0, at)})
 	}
 	t.mu.Unlock()
 	if len(touches) == 0 {
@@ -256,16 +277,15 @@ func (t *Tracker) touch(ls *liveSession, now time.Time) {
 	if ls.dirty.Load() || !ls.dirty.CompareAndSwap(false, true) {
 		return
 	}
-	key := sessionKey(ls.s.TenantID, ls.s.ID)
 	t.mu.Lock()
-	if cur := t.dirty[key]; cur != nil && cur != ls {
+	if cur := t.dirty[ls.key]; cur != nil && cur != ls {
 		// Two requests that missed the cache together loaded two copies of the session. Its
 		// activity goes to the copy already queued; this copy stays unqueued, so its next
 		// touch comes here again rather than being lost.
 		cur.raise(ls.lastActive.Load())
 		ls.dirty.Store(false)
 	} else {
-		t.dirty[key] = ls
+		t.dirty[ls.key] = ls
 	}
 	t.mu.Unlock()
 }
@@ -320,40 +340,46 @@ func (t *Tracker) localActivity(key string) time.Time {
 	return last
 }
 
-// newLive wraps a session loaded from the store, keeping activity this node has not written
-// yet when the session was dropped from the cache meanwhile.
-func (t *Tracker) newLive(s store.Session, p *store.Policy) *liveSession {
-	key := sessionKey(s.TenantID, s.ID)
+// newLive wraps a session loaded from the store for the claims that named it, keeping
+// activity this node has not written yet when the session was dropped from the cache
+// meanwhile.
+func (t *Tracker) newLive(s *store.Session, c *Claims, p *store.Policy) *liveSession {
 	t.mu.Lock()
-	pending := t.dirty[key]
+	pending := t.dirty[c.sessionKey]
 	t.mu.Unlock()
 	if pending != nil && !s.Ended() {
 		pending.raise(s.LastActiveAt.UnixNano()) // other nodes' activity, through the store
+		raiseTo(&pending.stored, s.LastActiveAt.UnixNano())
 		return pending
 	}
-	ls := &liveSession{s: s, interval: t.intervalFor(p)}
+	ls := &liveSession{key: c.sessionKey, userID: c.UserID, endReason: s.EndReason, createdAt: s.CreatedAt.UnixNano(), interval: t.intervalFor(p)}
+	if s.UserID != c.UserID {
+		ls.userID = s.UserID
+	}
 	ls.lastActive.Store(s.LastActiveAt.UnixNano())
+	ls.stored.Store(s.LastActiveAt.UnixNano())
 	ls.writtenAt.Store(t.now().UnixNano())
 	return ls
 }
 
-// session returns the cached or stored session, or nil when the store has none.
-func (t *Tracker) session(ctx context.Context, key, tenantID, id string, p *store.Policy) (*liveSession, uint64, error) {
+// session returns the claims' session, cached or from the store; nil when the store has
+// none.
+func (t *Tracker) session(ctx context.Context, c *Claims, p *store.Policy) (*liveSession, uint64, error) {
 	if t.trustCache() {
-		if ls, ok := t.sessions.Get(key); ok {
+		if ls, ok := t.sessions.Get(c.sessionKey); ok {
 			return ls, 0, nil
 		}
 	}
 	gen := t.sessions.Generation()
-	s, err := t.store.Get(ctx, tenantID, id)
+	s, err := t.store.Get(ctx, c.TenantID, c.SessionID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, gen, nil
 	}
 	if err != nil {
 		return nil, 0, err
 	}
-	ls := t.newLive(s, p)
-	t.sessions.Fill(key, ls, gen)
+	ls := t.newLive(&s, c, p)
+	t.sessions.Fill(c.sessionKey, ls, gen)
 	return ls, 0, nil
 }
 
@@ -364,7 +390,7 @@ func (t *Tracker) admit(ctx context.Context, c *Claims, now time.Time, defaults 
 	if err != nil {
 		return CodeStoreUnavailable, err
 	}
-	ls, gen, err := t.session(ctx, c.sessionKey, c.TenantID, c.SessionID, &p)
+	ls, gen, err := t.session(ctx, c, &p)
 	if err != nil {
 		return CodeStoreUnavailable, err
 	}
@@ -378,14 +404,15 @@ func (t *Tracker) admit(ctx context.Context, c *Claims, now time.Time, defaults 
 			return CodeStoreUnavailable, err
 		}
 	}
-	if ls.s.UserID != c.UserID {
+	if ls.userID != c.UserID {
 		// A session id names one user's session; another user's token cannot take it over.
 		return CodeInvalidToken, nil
 	}
-	if ls.s.Ended() {
-		return ls.s.EndReason, nil
+	if ls.endReason != "" {
+		return ls.endReason, nil
 	}
-	reason := p.EndReasonAt(&ls.s, ls.lastActiveTime(), now)
+	created := time.Unix(0, ls.createdAt)
+	reason := p.EndReasonAt(created, ls.lastActiveTime(), now)
 	if reason == store.ReasonIdleTimeout {
 		// Another copy of the session on this node, or another node, may have seen activity
 		// this copy has not: look at both before ending it.
@@ -395,7 +422,7 @@ func (t *Tracker) admit(ctx context.Context, c *Claims, now time.Time, defaults 
 			return CodeStoreUnavailable, err
 		}
 		ls.raise(s.LastActiveAt.UnixNano())
-		if reason = p.EndReasonAt(&ls.s, ls.lastActiveTime(), now); s.Ended() {
+		if reason = p.EndReasonAt(created, ls.lastActiveTime(), now); s.Ended() {
 			reason = s.EndReason
 		}
 	}
@@ -431,7 +458,7 @@ func (t *Tracker) create(ctx context.Context, c *Claims, now time.Time, p *store
 	if locate != nil {
 		s.Location = locate(info.IP)
 	}
-	issued := c.IssuedAt
+	issued := c.IssuedAt()
 	if !issued.IsZero() {
 		// iat counts whole seconds: a token minted in the same second as a sign-out, but
 		// after it, must not be refused, so iat stands for the end of its second.
@@ -445,7 +472,7 @@ func (t *Tracker) create(ctx context.Context, c *Claims, now time.Time, p *store
 	if res.Refused != "" {
 		return nil, errRefused(res.Refused)
 	}
-	ls := t.newLive(res.Session, p)
+	ls := t.newLive(&res.Session, c, p)
 	t.sessions.Fill(c.sessionKey, ls, gen)
 	return ls, nil
 }
@@ -535,7 +562,7 @@ func (t *Tracker) UserSessions(ctx context.Context, tenantID, userID string, def
 		if local := t.localActivity(sessionKey(tenantID, s.ID)); local.After(s.LastActiveAt) {
 			s.LastActiveAt = local
 		}
-		if p.EndReasonAt(&s, s.LastActiveAt, now) == "" {
+		if p.EndReasonAt(s.CreatedAt, s.LastActiveAt, now) == "" {
 			live = append(live, s)
 		}
 	}
@@ -626,7 +653,7 @@ func (t *Tracker) sweepPass(ctx context.Context, defaults *store.Policy, loaded 
 		if local := t.localActivity(sessionKey(s.TenantID, s.ID)); local.After(last) {
 			last = local
 		}
-		if reason := p.EndReasonAt(s, last, now); reason != "" {
+		if reason := p.EndReasonAt(s.CreatedAt, last, now); reason != "" {
 			endedKeys = append(endedKeys, sessionKey(s.TenantID, s.ID))
 			return store.SweepEnd, reason
 		}

@@ -86,11 +86,12 @@ type Policy struct {
 	MaxSessions  SessionLimit `json:"max_sessions"`
 }
 
-// EndReasonAt returns why the policy ends a live session at now, or "" when it may go on.
-// lastActive is the latest activity known (it may be newer than s.LastActiveAt). Force re-login
-// is checked before idleness; both end the session exactly at their limit.
-func (p *Policy) EndReasonAt(s *Session, lastActive, now time.Time) string {
-	if p.ForceRelogin.Enabled && now.Sub(s.CreatedAt) >= p.ForceRelogin.Duration {
+// EndReasonAt returns why the policy ends a live session created at createdAt and last active
+// at lastActive (the latest activity known, which may be newer than the stored LastActiveAt)
+// at now, or "" when it may go on. Force re-login is checked before idleness; both end the
+// session exactly at their limit.
+func (p *Policy) EndReasonAt(createdAt, lastActive, now time.Time) string {
+	if p.ForceRelogin.Enabled && now.Sub(createdAt) >= p.ForceRelogin.Duration {
 		return ReasonExpired
 	}
 	if p.IdleTimeout.Enabled && now.Sub(lastActive) >= p.IdleTimeout.Duration {
@@ -151,7 +152,7 @@ type UserSummary struct {
 
 // Add counts s in the summary when p has not ended it by now. Stores use it to build listings.
 func (u *UserSummary) Add(s *Session, p *Policy, now time.Time) {
-	if s.Ended() || p.EndReasonAt(s, s.LastActiveAt, now) != "" {
+	if s.Ended() || p.EndReasonAt(s.CreatedAt, s.LastActiveAt, now) != "" {
 		return
 	}
 	u.ActiveSessions++

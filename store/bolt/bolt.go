@@ -127,7 +127,7 @@ func (s *Store) Create(_ context.Context, req store.CreateRequest) (store.Create
 		}
 		var live []store.Session
 		for _, other := range all {
-			if reason := req.Policy.EndReasonAt(&other, other.LastActiveAt, req.Now); reason != "" {
+			if reason := req.Policy.EndReasonAt(other.CreatedAt, other.LastActiveAt, req.Now); reason != "" {
 				if err := endSession(tx, &other, reason, req.Now); err != nil {
 					return err
 				}

@@ -76,7 +76,7 @@ func (s *Store) Create(_ context.Context, req store.CreateRequest) (store.Create
 	var live []*store.Session
 	for id := range tn.live[user] {
 		sess := tn.sessions[id]
-		if reason := req.Policy.EndReasonAt(sess, sess.LastActiveAt, req.Now); reason != "" {
+		if reason := req.Policy.EndReasonAt(sess.CreatedAt, sess.LastActiveAt, req.Now); reason != "" {
 			res.Ended = append(res.Ended, tn.end(sess, reason, req.Now))
 			continue
 		}
