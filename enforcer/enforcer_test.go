@@ -1185,3 +1185,52 @@ func TestCloseWithRequestsInFlight(t *testing.T) {
 		t.Fatalf("%d requests panicked when the enforcer and tracker were closed, e.g. %v", len(panics), panics[0])
 	}
 }
+
+// gatedStore holds every Get until released, and counts reads and creations.
+type gatedStore struct {
+	store.Store
+	entered chan struct{} // receives at each Get
+	release chan struct{}
+	gets    atomic.Int32
+	creates atomic.Int32
+}
+
+func (g *gatedStore) Get(ctx context.Context, tenantID, id string) (store.Session, error) {
+	g.gets.Add(1)
+	g.entered <- struct{}{}
+	<-g.release
+	return g.Store.Get(ctx, tenantID, id)
+}
+
+func (g *gatedStore) Create(ctx context.Context, req store.CreateRequest) (store.CreateResult, error) {
+	g.creates.Add(1)
+	return g.Store.Create(ctx, req)
+}
+
+// Concurrent first requests of a new session (a page's parallel calls with a fresh token)
+// share one store read and one creation, and all pass.
+func TestConcurrentFirstRequestsShareOneLoad(t *testing.T) {
+	gs := &gatedStore{Store: memory.New(), entered: make(chan struct{}, 100), release: make(chan struct{})}
+	e := newEnvOn(t, Config{}, TrackerConfig{}, newFakeClock(), gs)
+	tok := e.token("u1", "t1", "s1")
+	const n = 20
+	codes := make(chan string, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() { codes <- e.check(tok).Code })
+	}
+	<-gs.entered
+	time.Sleep(50 * time.Millisecond) // the others reach the load meanwhile
+	close(gs.release)
+	wg.Wait()
+	close(codes)
+	for code := range codes {
+		if code != "" {
+			t.Errorf("a first request was refused: %q", code)
+		}
+	}
+	// Requests that came after the load can read the store, but find the session.
+	if got := gs.creates.Load(); got != 1 {
+		t.Errorf("%d creations for one new session, want 1 (%d reads)", got, gs.gets.Load())
+	}
+}

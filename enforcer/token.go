@@ -121,7 +121,7 @@ type verifier struct {
 func newVerifier(keys keyProvider, cfg *Config, now func() time.Time) (*verifier, error) {
 	size := cfg.TokenCacheSize
 	if size <= 0 {
-		size = 100_000
+		size = 250_000
 	}
 	seed := maphash.MakeSeed()
 	c, err := ristretto.NewCache(&ristretto.Config[string, *Claims]{

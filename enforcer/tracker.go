@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/sessiongate/sessiongate/cache"
 	"github.com/sessiongate/sessiongate/store"
@@ -54,6 +56,8 @@ type Tracker struct {
 	// sweepDefaults is the default policy the sweeper applies to tenants without their own:
 	// that of the config loaded last.
 	sweepDefaults atomic.Pointer[store.Policy]
+
+	loads singleflight.Group // store reads (and creations) of sessions missing from the cache
 
 	mu    sync.Mutex
 	dirty map[string]*liveSession // sessions with activity not yet written
@@ -362,25 +366,38 @@ func (t *Tracker) newLive(s *store.Session, c *Claims, p *store.Policy) *liveSes
 	return ls
 }
 
-// session returns the claims' session, cached or from the store; nil when the store has
-// none.
-func (t *Tracker) session(ctx context.Context, c *Claims, p *store.Policy) (*liveSession, uint64, error) {
+// session returns the claims' session from the cache, else from the store, creating it when
+// the store has none. Concurrent first requests of one session (a page firing its calls with
+// a fresh token) share one load: one store read and at most one creation.
+func (t *Tracker) session(ctx context.Context, c *Claims, now time.Time, p *store.Policy, info ClientInfo, locate func(string) *store.Location) (*liveSession, error) {
 	if t.trustCache() {
 		if ls, ok := t.sessions.Get(c.sessionKey); ok {
-			return ls, 0, nil
+			return ls, nil
 		}
 	}
-	gen := t.sessions.Generation()
-	s, err := t.store.Get(ctx, c.TenantID, c.SessionID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, gen, nil
-	}
+	// Tokens of one session issued at different times may fare differently against the
+	// user's cut-off: they load apart.
+	key := c.sessionKey + "\x00" + c.UserID + "\x00" + strconv.FormatInt(c.issuedAt, 10)
+	v, err, _ := t.loads.Do(key, func() (any, error) {
+		// Shared: one caller going away must not fail the others.
+		ctx := context.WithoutCancel(ctx)
+		gen := t.sessions.Generation()
+		s, err := t.store.Get(ctx, c.TenantID, c.SessionID)
+		if errors.Is(err, store.ErrNotFound) {
+			ls, err := t.create(ctx, c, now, p, info, locate, gen)
+			return ls, err
+		}
+		if err != nil {
+			return nil, err
+		}
+		ls := t.newLive(&s, c, p)
+		t.sessions.Fill(c.sessionKey, ls, gen)
+		return ls, nil
+	})
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	ls := t.newLive(&s, c, p)
-	t.sessions.Fill(c.sessionKey, ls, gen)
-	return ls, 0, nil
+	return v.(*liveSession), nil
 }
 
 // admit decides on one request of an identified user: the session is found or created,
@@ -390,19 +407,13 @@ func (t *Tracker) admit(ctx context.Context, c *Claims, now time.Time, defaults 
 	if err != nil {
 		return CodeStoreUnavailable, err
 	}
-	ls, gen, err := t.session(ctx, c, &p)
+	ls, err := t.session(ctx, c, now, &p, info, locate)
+	var refused errRefused
+	if errors.As(err, &refused) {
+		return string(refused), nil
+	}
 	if err != nil {
 		return CodeStoreUnavailable, err
-	}
-	if ls == nil {
-		ls, err = t.create(ctx, c, now, &p, info, locate, gen)
-		var refused errRefused
-		if errors.As(err, &refused) {
-			return string(refused), nil
-		}
-		if err != nil {
-			return CodeStoreUnavailable, err
-		}
 	}
 	if ls.userID != c.UserID {
 		// A session id names one user's session; another user's token cannot take it over.
