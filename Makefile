@@ -43,6 +43,7 @@ vet:
 
 unit:
 	$(GO) test -race -count=1 ./...
+	$(GO) test -count=1 -run 'DoesNotAllocate' ./enforcer/
 
 # `xcaddy build --with github.com/sessiongate/sessiongate=.` must give a Caddy with both modules.
 # The module is not published, so Go's version lookup must find "not found" and fall back to the

@@ -1234,3 +1234,23 @@ func TestConcurrentFirstRequestsShareOneLoad(t *testing.T) {
 		t.Errorf("%d creations for one new session, want 1 (%d reads)", got, gs.gets.Load())
 	}
 }
+
+// The hot path (cached token, cached live session, allowed) allocates nothing: an allocation
+// there costs every request of every user. (Speed is in BenchmarkCheckHot.)
+func TestHotPathDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector adds allocations; make test runs this test without it")
+	}
+	e := newEnv(t, Config{}, TrackerConfig{})
+	tok := e.token("u1", "t1", "s1", longLived)
+	for i := 0; !e.tokenCached(tok) || !e.sessionCached("t1", "s1"); i++ {
+		e.expect(tok, "")
+		e.settle()
+		if i == 100 {
+			t.Fatal("the token and session never became cached")
+		}
+	}
+	if n := testing.AllocsPerRun(1000, func() { e.check(tok) }); n != 0 {
+		t.Errorf("%v allocations per allowed request on the hot path, want 0", n)
+	}
+}

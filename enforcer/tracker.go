@@ -408,11 +408,11 @@ func (t *Tracker) admit(ctx context.Context, c *Claims, now time.Time, defaults 
 		return CodeStoreUnavailable, err
 	}
 	ls, err := t.session(ctx, c, now, &p, info, locate)
-	var refused errRefused
-	if errors.As(err, &refused) {
-		return string(refused), nil
-	}
 	if err != nil {
+		var refused errRefused // declared here: errors.As makes it escape to the heap
+		if errors.As(err, &refused) {
+			return string(refused), nil
+		}
 		return CodeStoreUnavailable, err
 	}
 	if ls.userID != c.UserID {
