@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sessiongate/sessiongate/enforcer"
+	"github.com/sessiongate/sessiongate/portal"
 	"github.com/sessiongate/sessiongate/store"
 )
 
@@ -86,8 +87,23 @@ func NewSite(prefix string, perms Permissions, log *zap.Logger) *Site {
 	s.mux.HandleFunc(prefix+"/api/users/{user}/sessions", s.userSessions)
 	s.mux.HandleFunc(prefix+"/api/policy", s.policy)
 	s.mountFrontegg(s.frontegg)
+	s.mux.HandleFunc(prefix+"/portal", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, prefix+"/portal/", http.StatusMovedPermanently)
+	})
+	s.mux.HandleFunc(prefix+"/portal/{file...}", s.portal)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { WriteError(w, CodeNotFound, "no such route") })
 	return s
+}
+
+// portal serves the admin portal page and its files; the page calls the routes above.
+func (s *Site) portal(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		methodNotAllowed(w, "GET")
+		return
+	}
+	if !portal.Serve(w, r, r.PathValue("file")) {
+		WriteError(w, CodeNotFound, "no such route")
+	}
 }
 
 // Serve answers a site API request from caller.
