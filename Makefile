@@ -18,8 +18,8 @@ run:
 test: deps fmt-check vet unit xcaddy-test
 
 # Installs what the tests need on a fresh machine: redis-server and redis-cli (the redis store's
-# tests start their own servers), and Node.js with npm (the Frontegg client test), from
-# Debian's packages when they are missing.
+# tests start their own servers), Node.js with npm (the Frontegg client test) and Chromium (the
+# portal's browser tests), from Debian's packages when they are missing.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 deps:
 	@$(GO) version
@@ -28,6 +28,7 @@ deps:
 	command -v redis-cli >/dev/null || missing="$$missing redis-tools"; \
 	command -v node >/dev/null || missing="$$missing nodejs"; \
 	command -v npm >/dev/null || missing="$$missing npm"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update -qq && \
@@ -41,8 +42,9 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
+# The browser tests fail, rather than skip, when Chromium is missing.
 unit:
-	$(GO) test -race -count=1 ./...
+	SESSIONGATE_REQUIRE_BROWSER=1 $(GO) test -race -count=1 ./...
 	$(GO) test -count=1 -run 'DoesNotAllocate' ./enforcer/
 
 # `xcaddy build --with github.com/sessiongate/sessiongate=.` must give a Caddy with both modules.

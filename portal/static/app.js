@@ -144,7 +144,13 @@ async function loadUsers(more) {
 }
 
 async function showUser(userID) {
-  const data = await call("GET", "/users/" + encodeURIComponent(userID) + "/sessions");
+  let data;
+  try {
+    data = await call("GET", "/users/" + encodeURIComponent(userID) + "/sessions");
+  } catch (err) {
+    if (err.status !== 404) throw err;
+    data = { sessions: [] }; // the API says 404 for a user without active sessions
+  }
   shownUser = userID;
   $("user-detail-id").textContent = userID;
   const body = $("user-sessions");
@@ -246,7 +252,11 @@ async function start() {
   $("end-all").addEventListener("click", () => act(async () => {
     if (!window.confirm("Sign out of all your sessions, this one too?")) return;
     await call("DELETE", "/me/sessions");
-    await loadMySessions();
+    // This page's own session has ended too: there is nothing left to load.
+    const tr = document.createElement("tr");
+    tr.append(cell("You are signed out of all your sessions.", "muted"));
+    $("my-sessions").replaceChildren(tr);
+    for (const id of ["end-others", "end-all"]) $(id).disabled = true;
   }));
   $("users-more").addEventListener("click", () => act(() => loadUsers(true)));
   $("end-user-sessions").addEventListener("click", () => act(async () => {
