@@ -43,28 +43,34 @@ func stripIdentity(h http.Header) {
 		}
 	}
 	conn, ok := h["Connection"]
-	if !ok {
-		return
+	if !ok || !namesIdentity(conn) {
+		return // the common case (Connection: keep-alive) allocates nothing
 	}
 	var kept []string
-	changed := false
 	for _, v := range conn {
 		for _, tok := range strings.Split(v, ",") {
-			if isIdentityHeader(strings.TrimSpace(tok)) {
-				changed = true
-				continue
-			}
-			if t := strings.TrimSpace(tok); t != "" {
+			if t := strings.TrimSpace(tok); t != "" && !isIdentityHeader(t) {
 				kept = append(kept, t)
 			}
 		}
-	}
-	if !changed {
-		return
 	}
 	if len(kept) == 0 {
 		delete(h, "Connection")
 		return
 	}
 	h["Connection"] = []string{strings.Join(kept, ", ")}
+}
+
+// namesIdentity reports whether a Connection header's values name an identity header.
+func namesIdentity(values []string) bool {
+	for _, v := range values {
+		for rest := v; rest != ""; {
+			var tok string
+			tok, rest, _ = strings.Cut(rest, ",")
+			if isIdentityHeader(strings.TrimSpace(tok)) {
+				return true
+			}
+		}
+	}
+	return false
 }
