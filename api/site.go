@@ -98,7 +98,7 @@ func NewSite(prefix string, perms Permissions, log *zap.Logger) *Site {
 // portal serves the admin portal page and its files; the page calls the routes above.
 func (s *Site) portal(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		methodNotAllowed(w, "GET")
+		methodNotAllowed(w, "GET, HEAD")
 		return
 	}
 	if !portal.Serve(w, r, r.PathValue("file")) {

@@ -5,23 +5,28 @@
 package portal
 
 import (
-	"embed"
-	"io/fs"
+	_ "embed"
 	"net/http"
 	"strings"
 )
 
-//go:embed static
-var static embed.FS
+var (
+	//go:embed static/index.html
+	indexHTML []byte
+	//go:embed static/app.js
+	appJS []byte
+	//go:embed static/app.css
+	appCSS []byte
+)
 
 // files are the page's files by the name they are served under.
 var files = map[string]struct {
-	name        string
+	body        []byte
 	contentType string
 }{
-	"":        {"static/index.html", "text/html; charset=utf-8"},
-	"app.js":  {"static/app.js", "text/javascript; charset=utf-8"},
-	"app.css": {"static/app.css", "text/css; charset=utf-8"},
+	"":        {indexHTML, "text/html; charset=utf-8"},
+	"app.js":  {appJS, "text/javascript; charset=utf-8"},
+	"app.css": {appCSS, "text/css; charset=utf-8"},
 }
 
 // csp allows the page its own script, style and API calls, and nothing else: no inline
@@ -37,10 +42,6 @@ func Serve(w http.ResponseWriter, r *http.Request, rel string) bool {
 	if !ok {
 		return false
 	}
-	body, err := fs.ReadFile(static, f.name)
-	if err != nil { // embedded at build time: cannot happen short of a broken build
-		return false
-	}
 	h := w.Header()
 	h.Set("Content-Type", f.contentType)
 	h.Set("Content-Security-Policy", csp)
@@ -50,7 +51,7 @@ func Serve(w http.ResponseWriter, r *http.Request, rel string) bool {
 	h.Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
-		_, _ = w.Write(body)
+		_, _ = w.Write(f.body)
 	}
 	return true
 }

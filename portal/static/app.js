@@ -76,6 +76,13 @@ function placeText(loc) {
   return [loc.city, loc.country].filter((x) => x).join(", ") || "—";
 }
 
+// noteRow is a table row that says something instead of listing.
+function noteRow(text) {
+  const tr = document.createElement("tr");
+  tr.append(cell(text, "muted"));
+  return tr;
+}
+
 function sessionRow(s) {
   const tr = document.createElement("tr");
   tr.dataset.sessionId = s.id;
@@ -107,11 +114,7 @@ async function loadMySessions() {
     tr.append(td);
     body.append(tr);
   }
-  if (!data.sessions.length) {
-    const tr = document.createElement("tr");
-    tr.append(cell("No active sessions.", "muted"));
-    body.append(tr);
-  }
+  if (!data.sessions.length) body.append(noteRow("No active sessions."));
 }
 
 // --- Users (tenant admins)
@@ -156,11 +159,7 @@ async function showUser(userID) {
   const body = $("user-sessions");
   body.replaceChildren();
   for (const s of data.sessions) body.append(sessionRow(s));
-  if (!data.sessions.length) {
-    const tr = document.createElement("tr");
-    tr.append(cell("No active sessions.", "muted"));
-    body.append(tr);
-  }
+  if (!data.sessions.length) body.append(noteRow("No active sessions."));
   $("end-user-sessions").hidden = !data.sessions.length;
   $("user-detail").hidden = false;
 }
@@ -253,9 +252,7 @@ async function start() {
     if (!window.confirm("Sign out of all your sessions, this one too?")) return;
     await call("DELETE", "/me/sessions");
     // This page's own session has ended too: there is nothing left to load.
-    const tr = document.createElement("tr");
-    tr.append(cell("You are signed out of all your sessions.", "muted"));
-    $("my-sessions").replaceChildren(tr);
+    $("my-sessions").replaceChildren(noteRow("You are signed out of all your sessions."));
     for (const id of ["end-others", "end-all"]) $(id).disabled = true;
   }));
   $("users-more").addEventListener("click", () => act(() => loadUsers(true)));
