@@ -21,6 +21,10 @@ import (
 //
 // Close may race with requests still in flight (a config being replaced): a closed cache
 // misses and ignores writes rather than panic inside ristretto.
+//
+// onExit, when given, is called with every value that leaves the cache: evicted, refused
+// admission, replaced, invalidated, purged, or dropped by Close. Callers that keep a value
+// they got from Get can thus tell when it no longer stands for the cache's content.
 type Cache[V any] struct {
 	rc     *ristretto.Cache[string, V]
 	mu     sync.RWMutex // Fill holds it shared, Invalidate exclusively: no fill slips between them
@@ -28,8 +32,8 @@ type Cache[V any] struct {
 	closed bool // guarded by mu
 }
 
-// New makes a cache that holds up to maxEntries values.
-func New[V any](maxEntries int64) (*Cache[V], error) {
+// New makes a cache that holds up to maxEntries values; onExit may be nil.
+func New[V any](maxEntries int64, onExit func(V)) (*Cache[V], error) {
 	if maxEntries < 1 {
 		return nil, fmt.Errorf("cache size must be at least 1, got %d", maxEntries)
 	}
@@ -40,6 +44,7 @@ func New[V any](maxEntries int64) (*Cache[V], error) {
 		IgnoreInternalCost: true,
 		// Hash strings directly: the generic default boxes the key into an interface.
 		KeyToHash: func(k string) (uint64, uint64) { return z.MemHashString(k), xxhash.Sum64String(k) },
+		OnExit:    onExit,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("making cache: %w", err)
@@ -111,6 +116,7 @@ func (c *Cache[V]) Close() {
 	defer c.mu.Unlock()
 	if !c.closed {
 		c.closed = true
+		c.rc.Clear() // values leave through onExit
 		c.rc.Close()
 	}
 }

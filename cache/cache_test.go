@@ -2,11 +2,12 @@ package cache
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 )
 
 func TestFillAndGet(t *testing.T) {
-	c, err := New[int](100)
+	c, err := New[int](100, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -21,7 +22,7 @@ func TestFillAndGet(t *testing.T) {
 // A fill whose read started before an invalidation never lands, and none queued before it
 // shows after it returns.
 func TestInvalidateWinsOverFills(t *testing.T) {
-	c, err := New[int](100_000)
+	c, err := New[int](100_000, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +55,7 @@ func TestInvalidateWinsOverFills(t *testing.T) {
 }
 
 func TestPurge(t *testing.T) {
-	c, err := New[int](100)
+	c, err := New[int](100, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +76,7 @@ func TestPurge(t *testing.T) {
 
 // A closed cache misses and ignores writes instead of panicking inside ristretto.
 func TestClosed(t *testing.T) {
-	c, err := New[int](100)
+	c, err := New[int](100, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +94,68 @@ func TestClosed(t *testing.T) {
 }
 
 func TestNewRejectsZeroSize(t *testing.T) {
-	if _, err := New[int](0); err == nil {
+	if _, err := New[int](0, nil); err == nil {
 		t.Fatal("New(0) succeeded")
+	}
+}
+
+// Every way out of the cache reports the value that left: replaced, invalidated, purged,
+// evicted or refused for lack of room, and dropped by Close.
+func TestOnExit(t *testing.T) {
+	var mu sync.Mutex
+	left := map[int]int{}
+	exit := func(v *int) {
+		if v != nil {
+			mu.Lock()
+			left[*v]++
+			mu.Unlock()
+		}
+	}
+	gone := func(v int) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return left[v] > 0
+	}
+	vals := make([]int, 3000)
+	for i := range vals {
+		vals[i] = i
+	}
+	c, err := New[*int](1000, exit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill := func(k string, v *int) {
+		c.Fill(k, v, c.Generation())
+		c.Wait()
+	}
+
+	fill("a", &vals[1])
+	fill("a", &vals[2])
+	if !gone(1) || gone(2) {
+		t.Fatalf("replacing a: left %v, want 1 gone and 2 kept", left)
+	}
+	c.Invalidate("a", "missing")
+	if !gone(2) {
+		t.Fatal("Invalidate did not report the value it dropped")
+	}
+	fill("b", &vals[3])
+	c.Purge()
+	if !gone(3) {
+		t.Fatal("Purge did not report the value it dropped")
+	}
+
+	// 3000 values in room for 1000: each one that is not cached at the end left, and said so.
+	for i := 10; i < len(vals); i++ {
+		fill(fmt.Sprintf("k%d", i), &vals[i])
+	}
+	for i := 10; i < len(vals); i++ {
+		if _, cached := c.Get(fmt.Sprintf("k%d", i)); cached == gone(i) {
+			t.Fatalf("value %d: cached %v, reported gone %v", i, cached, gone(i))
+		}
+	}
+	fill("c", &vals[4])
+	c.Close()
+	if !gone(4) {
+		t.Fatal("Close did not report the values it dropped")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -235,4 +236,34 @@ func BenchmarkMemoryPerSession(b *testing.B) {
 	b.ReportMetric(float64(tokensCached)/float64(n), "tokens-cached")
 	b.ReportMetric(float64(sessionsCached)/float64(n), "sessions-cached")
 	b.ReportMetric(float64(len(tokens[n-1])), "token-bytes")
+}
+
+var manySessions = flag.Int("many", 100_000, "sessions of BenchmarkCheckMany")
+
+// BenchmarkCheckMany is the common case with many sessions in play, as on a busy gateway:
+// -many tokens (default 100k), each seen before, with live cached sessions, requested in a
+// shuffled order so that consecutive requests are different sessions and the caches' entries
+// are not in the CPU's caches.
+func BenchmarkCheckMany(b *testing.B) {
+	n := *manySessions
+	clk := newFakeClock()
+	tokens := mintAll(b, n, func(i int) string { return hs256(b, realisticClaims(clk.Now(), i)) })
+	e := newEnvOn(b, Config{HMACSecret: testSecret}, TrackerConfig{}, clk, memory.New())
+	for range 2 {
+		for _, tok := range tokens {
+			if v := e.check(tok); !v.Allowed() {
+				b.Fatalf("warming: %q (%v)", v.Code, v.Err)
+			}
+		}
+		e.settle()
+	}
+	rand.New(rand.NewPCG(1, 2)).Shuffle(n, func(i, j int) { tokens[i], tokens[j] = tokens[j], tokens[i] })
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if v := e.enf.Check(ctx, tokens[i%n], testInfo); v.Code != "" {
+			b.Fatalf("refused: %q", v.Code)
+		}
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
@@ -38,6 +39,10 @@ type Claims struct {
 	verifiedAt int64 // when the signature was checked
 
 	sessionKey string // the session's cache key
+
+	// live is the session these claims were last admitted with, when it came from the
+	// session cache; valid while it is not gone (see liveSession).
+	live atomic.Pointer[liveSession]
 }
 
 // IssuedAt is the token's iat; zero when it has none.

@@ -87,6 +87,14 @@ type liveSession struct {
 	stored     atomic.Int64  // the latest activity the store is known to have
 	writtenAt  atomic.Int64  // when activity was last written (or loaded)
 	dirty      atomic.Bool
+
+	// gone is set once the session cache drops this copy. Until then a token's claims may
+	// point here directly (Claims.live), which spares a request the cache lookup; after it,
+	// they must look again: what dropped it may have been an invalidation.
+	gone atomic.Bool
+	// policy is the tenant's policy entry as last found in the policy cache, likewise valid
+	// while it is not gone.
+	policy atomic.Pointer[tenantPolicy]
 }
 
 func (ls *liveSession) raise(t int64) { raiseTo(&ls.lastActive, t) }
@@ -111,8 +119,17 @@ func (ls *liveSession) ids() (tenantID, id string) {
 
 // tenantPolicy is a cached answer to "what policy has this tenant set?".
 type tenantPolicy struct {
-	p   store.Policy
-	own bool // false: the tenant has none and the default applies
+	p    store.Policy
+	own  bool        // false: the tenant has none and the default applies
+	gone atomic.Bool // set once the policy cache drops it, as liveSession.gone
+}
+
+// effective is the policy that applies: the tenant's own, else defaults.
+func (tp *tenantPolicy) effective(defaults *store.Policy) *store.Policy {
+	if tp.own {
+		return &tp.p
+	}
+	return defaults
 }
 
 // NewTracker starts a tracker on st. Close stops it and flushes pending activity; it does
@@ -142,10 +159,20 @@ func NewTracker(st store.Store, cfg TrackerConfig) (*Tracker, error) {
 		t.sweepEvery = time.Hour
 	}
 	var err error
-	if t.sessions, err = cache.New[*liveSession](orDefault(cfg.SessionCacheSize, 250_000)); err != nil {
+	t.sessions, err = cache.New(orDefault(cfg.SessionCacheSize, 250_000), func(ls *liveSession) {
+		if ls != nil {
+			ls.gone.Store(true)
+		}
+	})
+	if err != nil {
 		return nil, err
 	}
-	if t.policies, err = cache.New[*tenantPolicy](orDefault(cfg.PolicyCacheSize, 10_000)); err != nil {
+	t.policies, err = cache.New(orDefault(cfg.PolicyCacheSize, 10_000), func(tp *tenantPolicy) {
+		if tp != nil {
+			tp.gone.Store(true)
+		}
+	})
+	if err != nil {
 		t.sessions.Close()
 		return nil, err
 	}
@@ -281,6 +308,10 @@ func (t *Tracker) touch(ls *liveSession, now time.Time) {
 	if ls.dirty.Load() || !ls.dirty.CompareAndSwap(false, true) {
 		return
 	}
+	// Requests that reach the session through their claims do not look it up in the cache,
+	// whose eviction goes by how often entries are looked up: one lookup per touch interval
+	// tells it which sessions are in use.
+	t.sessions.Get(ls.key)
 	t.mu.Lock()
 	if cur := t.dirty[ls.key]; cur != nil && cur != ls {
 		// Two requests that missed the cache together loaded two copies of the session. Its
@@ -307,25 +338,33 @@ func (t *Tracker) intervalFor(p *store.Policy) time.Duration {
 
 // policy returns the tenant's effective policy: its own, else defaults.
 func (t *Tracker) policy(ctx context.Context, tenantID string, defaults *store.Policy) (store.Policy, bool, error) {
-	if t.trustCache() {
+	tp, _, err := t.policyEntry(ctx, tenantID, t.trustCache())
+	if err != nil {
+		return store.Policy{}, false, err
+	}
+	return *tp.effective(defaults), tp.own, nil
+}
+
+// policyEntry returns the tenant's policy entry from the cache when trusted, else from the
+// store; cached reports which.
+func (t *Tracker) policyEntry(ctx context.Context, tenantID string, trusted bool) (tp *tenantPolicy, cached bool, err error) {
+	if trusted {
 		if tp, ok := t.policies.Get(tenantID); ok {
-			if tp.own {
-				return tp.p, true, nil
-			}
-			return *defaults, false, nil
+			return tp, true, nil
 		}
 	}
 	gen := t.policies.Generation()
 	p, err := t.store.GetPolicy(ctx, tenantID)
+	tp = &tenantPolicy{}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		t.policies.Fill(tenantID, &tenantPolicy{}, gen)
-		return *defaults, false, nil
 	case err != nil:
-		return store.Policy{}, false, err
+		return nil, false, err
+	default:
+		tp.p, tp.own = p, true
 	}
-	t.policies.Fill(tenantID, &tenantPolicy{p: p, own: true}, gen)
-	return p, true, nil
+	t.policies.Fill(tenantID, tp, gen)
+	return tp, false, nil
 }
 
 // localActivity is the latest activity this node has seen on a session, from the cache or
@@ -369,10 +408,11 @@ func (t *Tracker) newLive(s *store.Session, c *Claims, p *store.Policy) *liveSes
 // session returns the claims' session from the cache, else from the store, creating it when
 // the store has none. Concurrent first requests of one session (a page firing its calls with
 // a fresh token) share one load: one store read and at most one creation.
-func (t *Tracker) session(ctx context.Context, c *Claims, now time.Time, p *store.Policy, info ClientInfo, locate func(string) *store.Location) (*liveSession, error) {
-	if t.trustCache() {
+// cached reports whether it came from the cache (when trusted).
+func (t *Tracker) session(ctx context.Context, c *Claims, now time.Time, p *store.Policy, info ClientInfo, locate func(string) *store.Location, trusted bool) (ls *liveSession, cached bool, err error) {
+	if trusted {
 		if ls, ok := t.sessions.Get(c.sessionKey); ok {
-			return ls, nil
+			return ls, true, nil
 		}
 	}
 	// Tokens of one session issued at different times may fare differently against the
@@ -395,25 +435,53 @@ func (t *Tracker) session(ctx context.Context, c *Claims, now time.Time, p *stor
 		return ls, nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return v.(*liveSession), nil
+	return v.(*liveSession), false, nil
 }
 
 // admit decides on one request of an identified user: the session is found or created,
 // the policy applied and activity recorded. It returns "" to allow, else the refusal code.
 func (t *Tracker) admit(ctx context.Context, c *Claims, now time.Time, defaults *store.Policy, info ClientInfo, locate func(string) *store.Location) (string, error) {
-	p, _, err := t.policy(ctx, c.TenantID, defaults)
-	if err != nil {
-		return CodeStoreUnavailable, err
-	}
-	ls, err := t.session(ctx, c, now, &p, info, locate)
-	if err != nil {
-		var refused errRefused // declared here: errors.As makes it escape to the heap
-		if errors.As(err, &refused) {
-			return string(refused), nil
+	// The claims lead to their session, and it to its tenant's policy, as last found in the
+	// caches: while both are still there, a request costs no cache lookup.
+	trusted := t.trustCache()
+	var ls *liveSession
+	var tp *tenantPolicy
+	if trusted {
+		if ls = c.live.Load(); ls != nil && ls.gone.Load() {
+			ls = nil
 		}
-		return CodeStoreUnavailable, err
+		if ls != nil {
+			if tp = ls.policy.Load(); tp != nil && tp.gone.Load() {
+				tp = nil
+			}
+		}
+	}
+	linkPolicy := false
+	if tp == nil {
+		var err error
+		if tp, linkPolicy, err = t.policyEntry(ctx, c.TenantID, trusted); err != nil {
+			return CodeStoreUnavailable, err
+		}
+	}
+	p := tp.effective(defaults)
+	if ls == nil {
+		var cached bool
+		var err error
+		if ls, cached, err = t.session(ctx, c, now, p, info, locate, trusted); err != nil {
+			var refused errRefused // declared here: errors.As makes it escape to the heap
+			if errors.As(err, &refused) {
+				return string(refused), nil
+			}
+			return CodeStoreUnavailable, err
+		}
+		if cached && c.live.Load() != ls {
+			c.live.Store(ls)
+		}
+	}
+	if linkPolicy && ls.policy.Load() != tp {
+		ls.policy.Store(tp)
 	}
 	if ls.userID != c.UserID {
 		// A session id names one user's session; another user's token cannot take it over.

@@ -101,3 +101,28 @@ func TestChangeFeedNotYetConnected(t *testing.T) {
 	// Never subscribed: the cache has not been vouched for.
 	e.expect(tok, CodeSessionRevoked)
 }
+
+// A token used before reaches its session, and the session its tenant's policy, without a
+// cache lookup; a policy change announced by another node still applies to it at once.
+func TestLinkedPolicyFollowsChanges(t *testing.T) {
+	e, st := newSharedEnv(t)
+	st.connected(true)
+	tok := e.token("u1", "t1", "s1")
+	for range 3 {
+		e.expect(tok, "")
+		e.settle()
+	}
+	c, ok := e.enf.verifier.cache.Get(tok)
+	if !ok || c.live.Load() == nil || c.live.Load().policy.Load() == nil {
+		t.Fatal("the cached claims do not lead to their session and its policy")
+	}
+	if err := st.PutPolicy(ctx, "t1", store.Policy{
+		IdleTimeout: store.Timeout{Enabled: true, Duration: time.Minute},
+		MaxSessions: store.SessionLimit{Strategy: store.StrategyEvictOldest},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	st.changed(store.Change{TenantID: "t1", Policy: true})
+	e.clk.Advance(2 * time.Minute)
+	e.expect(tok, CodeSessionIdle)
+}
