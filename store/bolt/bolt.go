@@ -38,8 +38,8 @@ type Store struct {
 }
 
 // The file layout. Sessions and the index are nested per tenant so that any id is a valid key.
-// Records are the JSON of store.Session and store.Policy: renaming their fields or JSON tags
-// changes the file format.
+// Session records are binary (record.go); policy records are the JSON of store.Policy, so
+// renaming its fields or JSON tags changes the file format.
 var (
 	bucketSessions = []byte("sessions") // <tenant> / <session id> -> session record
 	bucketUsers    = []byte("users")    // <tenant> / <user id> / <session id> -> empty, live only
@@ -274,17 +274,25 @@ func (s *Store) ListUsers(_ context.Context, tenantID, after string, limit int, 
 // Touch implements store.Store. The whole batch is one transaction: one fsync per flush.
 func (s *Store) Touch(_ context.Context, touches []store.Touch) error {
 	err := s.writes.update(func(tx *bbolt.Tx) error {
+		sessions := tx.Bucket(bucketSessions)
 		for _, t := range touches {
-			sess, ok, err := getSession(tx, t.TenantID, t.ID)
-			if err != nil {
-				return err
-			}
-			if !ok || sess.Ended() || !t.At.After(sess.LastActiveAt) {
+			b := sessions.Bucket([]byte(t.TenantID))
+			if b == nil {
 				continue
 			}
-			sess.LastActiveAt = t.At
-			if err := putSession(tx, &sess); err != nil {
-				return err
+			id := []byte(t.ID)
+			v := b.Get(id)
+			if v == nil {
+				continue
+			}
+			rec, changed, err := touchedRecord(v, t.At)
+			if err != nil {
+				return fmt.Errorf("session %s/%s: %w", t.TenantID, t.ID, err)
+			}
+			if changed {
+				if err := b.Put(id, rec); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -453,25 +461,13 @@ func getSession(tx *bbolt.Tx, tenantID, id string) (sess store.Session, ok bool,
 	return sess, true, nil
 }
 
-func decodeSession(v []byte) (store.Session, error) {
-	var sess store.Session
-	if err := json.Unmarshal(v, &sess); err != nil {
-		return store.Session{}, fmt.Errorf("decoding session record: %w", err)
-	}
-	return sess, nil
-}
-
 // putSession writes the session record; the index is the caller's business.
 func putSession(tx *bbolt.Tx, sess *store.Session) error {
-	v, err := json.Marshal(sess)
-	if err != nil {
-		return err
-	}
 	b, err := tx.Bucket(bucketSessions).CreateBucketIfNotExists([]byte(sess.TenantID))
 	if err != nil {
 		return err
 	}
-	return b.Put([]byte(sess.ID), v)
+	return b.Put([]byte(sess.ID), encodeSession(sess))
 }
 
 // endSession ends a live session and takes it out of its user's index.

@@ -1,0 +1,187 @@
+package bolt
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/sessiongate/sessiongate/store"
+)
+
+var recordTime = time.Date(2026, 11, 27, 10, 30, 15, 123456789, time.UTC)
+
+func fullSession() store.Session {
+	return store.Session{
+		TenantID: "acme", UserID: "alice", ID: "s1",
+		CreatedAt: recordTime, LastActiveAt: recordTime.Add(time.Minute), EndedAt: recordTime.Add(time.Hour),
+		IP: "2001:db8::1", UserAgent: strings.Repeat("Mozilla/5.0 ", 40),
+		Device:    store.Device{Browser: "Firefox", OS: "Linux", Type: "desktop"},
+		Location:  &store.Location{Country: "Österreich", City: "Wien"},
+		EndReason: store.ReasonRevoked,
+	}
+}
+
+func TestRecordRoundTrip(t *testing.T) {
+	for name, s := range map[string]store.Session{
+		"full":    fullSession(),
+		"minimal": {TenantID: "t", UserID: "u", ID: "i", CreatedAt: recordTime, LastActiveAt: recordTime},
+		"empty":   {},
+	} {
+		t.Run(name, func(t *testing.T) {
+			got, err := decodeSession(encodeSession(&s))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, s) {
+				t.Fatalf("decoded %+v, want %+v", got, s)
+			}
+		})
+	}
+}
+
+// Every cut of a record, a record with bytes after its end and one of another format are
+// errors, not panics or half-read sessions.
+func TestRecordCorrupt(t *testing.T) {
+	s := fullSession()
+	rec := encodeSession(&s)
+	for n := range len(rec) {
+		if _, err := decodeSession(rec[:n]); err == nil {
+			t.Fatalf("a record cut to %d of %d bytes decoded", n, len(rec))
+		}
+	}
+	if _, err := decodeSession(append(rec, 0)); err == nil {
+		t.Fatal("a record with a trailing byte decoded")
+	}
+	other := append([]byte{2}, rec[1:]...)
+	if _, err := decodeSession(other); err == nil || !strings.Contains(err.Error(), "unknown format") {
+		t.Fatalf("a record of another format: %v", err)
+	}
+	huge := encodeSession(&store.Session{})
+	huge = append(huge[:recordStrings], 0xff, 0xff, 0xff, 0xff, 0x0f) // a 4 GiB string
+	if _, err := decodeSession(huge); err == nil {
+		t.Fatal("a record announcing a 4 GiB string decoded")
+	}
+}
+
+func TestTouchedRecord(t *testing.T) {
+	live := fullSession()
+	live.EndedAt, live.EndReason = time.Time{}, ""
+	rec := encodeSession(&live)
+	orig := append([]byte(nil), rec...)
+
+	later := live.LastActiveAt.Add(time.Second)
+	out, changed, err := touchedRecord(rec, later)
+	if err != nil || !changed {
+		t.Fatalf("touching a live session later: changed %v, err %v", changed, err)
+	}
+	got, err := decodeSession(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := live
+	want.LastActiveAt = later
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("touched record decodes to %+v, want %+v", got, want)
+	}
+	if string(rec) != string(orig) {
+		t.Fatal("touching wrote into the record it was given (bbolt's memory)")
+	}
+
+	for _, at := range []time.Time{live.LastActiveAt, live.LastActiveAt.Add(-time.Second)} {
+		if _, changed, err := touchedRecord(rec, at); changed || err != nil {
+			t.Fatalf("touching at %v, not after the last activity: changed %v, err %v", at, changed, err)
+		}
+	}
+	ended := fullSession()
+	if _, changed, err := touchedRecord(encodeSession(&ended), ended.LastActiveAt.Add(time.Hour)); changed || err != nil {
+		t.Fatalf("touching an ended session: changed %v, err %v", changed, err)
+	}
+}
+
+// A file written before the binary records holds JSON ones: they are read as they are, and
+// rewritten in the binary layout when their session's activity is written.
+func TestJSONRecordsFromOlderFiles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	old := fullSession()
+	old.EndedAt, old.EndReason = time.Time{}, ""
+	js, err := json.Marshal(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.db.Update(func(tx *bbolt.Tx) error {
+		b, err := tx.Bucket(bucketSessions).CreateBucketIfNotExists([]byte(old.TenantID))
+		if err != nil {
+			return err
+		}
+		if err := b.Put([]byte(old.ID), js); err != nil {
+			return err
+		}
+		return addToIndex(tx, &old)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	got, err := s.Get(ctx, old.TenantID, old.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, old) {
+		t.Fatalf("JSON record read as %+v, want %+v", got, old)
+	}
+
+	later := old.LastActiveAt.Add(time.Minute)
+	if err := s.Touch(ctx, []store.Touch{{TenantID: old.TenantID, ID: old.ID, At: later}}); err != nil {
+		t.Fatal(err)
+	}
+	var first byte
+	err = s.db.View(func(tx *bbolt.Tx) error {
+		first = tx.Bucket(bucketSessions).Bucket([]byte(old.TenantID)).Get([]byte(old.ID))[0]
+		return nil
+	})
+	if err != nil || first != recordVersion {
+		t.Fatalf("after a touch the record starts with %q (err %v), want the binary layout", first, err)
+	}
+	got, err = s.Get(ctx, old.TenantID, old.ID)
+	if err != nil || !got.LastActiveAt.Equal(later) || got.UserAgent != old.UserAgent {
+		t.Fatalf("after a touch: %+v, %v", got, err)
+	}
+}
+
+// A corrupt record fails the read and the touch that meet it, naming the session.
+func TestCorruptRecordIsAnError(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "bad.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	err = s.db.Update(func(tx *bbolt.Tx) error {
+		b, err := tx.Bucket(bucketSessions).CreateBucketIfNotExists([]byte("acme"))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("s1"), []byte{recordVersion, 1, 2})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := s.Get(ctx, "acme", "s1"); err == nil || !strings.Contains(err.Error(), "acme/s1") {
+		t.Fatalf("Get of a corrupt record: %v", err)
+	}
+	err = s.Touch(ctx, []store.Touch{{TenantID: "acme", ID: "s1", At: recordTime}})
+	if err == nil || !strings.Contains(err.Error(), "acme/s1") {
+		t.Fatalf("Touch of a corrupt record: %v", err)
+	}
+}
