@@ -1,6 +1,7 @@
 package enforcer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -26,12 +27,18 @@ type keyProvider interface {
 	jws.KeyProvider
 	// ready fails with errNoKeys while no key set has ever been loaded.
 	ready(ctx context.Context) error
+	// keySet names the key set in use at now; it changes when a different set replaces it,
+	// and a token verified under another set must be verified again. It also starts a
+	// refresh that is due, so that a set is refreshed even while every token is cached.
+	keySet(now time.Time) uint64
 }
 
 // hmacKeys verifies HS256/HS384/HS512 with one shared secret.
 type hmacKeys struct{ secret []byte }
 
 func (hmacKeys) ready(context.Context) error { return nil }
+
+func (hmacKeys) keySet(time.Time) uint64 { return 0 } // the secret changes only with the config
 
 func (h hmacKeys) FetchKeys(_ context.Context, sink jws.KeySink, sig *jws.Signature, _ *jws.Message) error {
 	switch alg := sig.ProtectedHeaders().Algorithm(); alg {
@@ -128,6 +135,8 @@ func parseJWKS(data []byte) (jwk.Set, error) {
 
 func (fileKeys) ready(context.Context) error { return nil }
 
+func (fileKeys) keySet(time.Time) uint64 { return 0 } // read once per config
+
 func (f fileKeys) FetchKeys(_ context.Context, sink jws.KeySink, sig *jws.Signature, _ *jws.Message) error {
 	offerKeys(f.set, sink, sig)
 	return nil
@@ -145,12 +154,14 @@ type urlKeys struct {
 	retryNoKeys  time.Duration // between fetches while none ever loaded
 	refreshEvery time.Duration
 
-	set      atomic.Pointer[jwk.Set] // the last good set
-	loadedAt atomic.Int64            // unix nanoseconds of the last good fetch
+	set       atomic.Pointer[jwk.Set] // the last good set
+	loadedAt  atomic.Int64            // unix nanoseconds of the last good fetch
+	attemptAt atomic.Int64            // unix nanoseconds of the last attempt, good or bad
+	gen       atomic.Uint64           // bumped when a set different from the last replaces it
+	lastDoc   []byte                  // the last good set's document; fetchInto's own
 
-	mu        sync.Mutex
-	fetchedAt time.Time     // last attempt, good or bad
-	flight    chan struct{} // closed when the running fetch ends; nil when none runs
+	mu     sync.Mutex
+	flight chan struct{} // closed when the running fetch ends; nil when none runs
 }
 
 func newURLKeys(url string, now func() time.Time) *urlKeys {
@@ -167,25 +178,27 @@ func newURLKeys(url string, now func() time.Time) *urlKeys {
 // fetchTimeout bounds one JWKS fetch.
 const fetchTimeout = 10 * time.Second
 
-func (u *urlKeys) fetch(ctx context.Context) (jwk.Set, error) {
+// fetch returns the set at the URL and its document.
+func (u *urlKeys) fetch(ctx context.Context) (jwk.Set, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.url, nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := u.client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("fetching JWKS: %w", err)
+		return nil, nil, fmt.Errorf("fetching JWKS: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("fetching JWKS: status %d", resp.StatusCode)
+		return nil, nil, fmt.Errorf("fetching JWKS: status %d", resp.StatusCode)
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return nil, fmt.Errorf("reading JWKS: %w", err)
+		return nil, nil, fmt.Errorf("reading JWKS: %w", err)
 	}
-	return parseJWKS(data)
+	set, err := parseJWKS(data)
+	return set, data, err
 }
 
 // startFetch starts a fetch unless one is running or one ran too recently. It returns the
@@ -200,11 +213,11 @@ func (u *urlKeys) startFetch() chan struct{} {
 	if u.set.Load() == nil {
 		wait = u.retryNoKeys
 	}
-	now := u.now()
-	if !u.fetchedAt.IsZero() && now.Sub(u.fetchedAt) < wait {
+	now := u.now().UnixNano()
+	if last := u.attemptAt.Load(); last != 0 && now-last < int64(wait) {
 		return nil
 	}
-	u.fetchedAt = now
+	u.attemptAt.Store(now)
 	u.flight = make(chan struct{})
 	go u.fetchInto(u.flight)
 	return u.flight
@@ -213,10 +226,15 @@ func (u *urlKeys) startFetch() chan struct{} {
 // fetchInto runs one fetch, keeping the set when it is good, and closes done.
 func (u *urlKeys) fetchInto(done chan struct{}) {
 	ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
-	set, err := u.fetch(ctx)
+	set, doc, err := u.fetch(ctx)
 	cancel()
 	if err == nil {
+		// The set first: a token verified under the new name must have met the new set.
 		u.set.Store(&set)
+		if !bytes.Equal(doc, u.lastDoc) {
+			u.lastDoc = doc
+			u.gen.Add(1)
+		}
 		u.loadedAt.Store(u.now().UnixNano())
 	}
 	u.mu.Lock()
@@ -241,10 +259,22 @@ func (u *urlKeys) current(ctx context.Context, force bool) (jwk.Set, error) {
 		}
 		return *p, nil
 	}
-	if u.now().Sub(time.Unix(0, u.loadedAt.Load())) >= u.refreshEvery {
-		u.startFetch() // in the background: the set in hand is still good
-	}
+	u.refreshIfDue(u.now())
 	return *p, nil
+}
+
+// refreshIfDue starts a background refresh of a set past refreshEvery (the set in hand is
+// still good meanwhile). Without one due it takes no lock.
+func (u *urlKeys) refreshIfDue(now time.Time) {
+	t := now.UnixNano()
+	if loaded := u.loadedAt.Load(); loaded != 0 && t-loaded >= int64(u.refreshEvery) && t-u.attemptAt.Load() >= int64(u.minRefresh) {
+		u.startFetch()
+	}
+}
+
+func (u *urlKeys) keySet(now time.Time) uint64 {
+	u.refreshIfDue(now)
+	return u.gen.Load()
 }
 
 func (u *urlKeys) ready(ctx context.Context) error {

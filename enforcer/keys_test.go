@@ -371,3 +371,49 @@ func TestAlgorithmsFor(t *testing.T) {
 		})
 	}
 }
+
+// keySetLoaded waits until the background fetch the clock made due has been made and taken.
+func keySetLoaded(t *testing.T, e *env, srv *jwksServer, before int64) {
+	t.Helper()
+	keys := e.enf.verifier.keys.(*urlKeys)
+	loaded := keys.loadedAt.Load()
+	srv.waitRequests(t, before+1)
+	withTimeout(t, 10*time.Second, "taking the refreshed set", func() {
+		for keys.loadedAt.Load() == loaded {
+			time.Sleep(time.Millisecond)
+		}
+	})
+}
+
+// Cached tokens stay cached across refreshes that bring the same set, and are verified again
+// once one brings a different set: a withdrawn key stops working even for tokens seen before,
+// and even when every request hits the cache (a hit starts the refresh that is due).
+func TestJWKSURLRefreshReverifiesCachedTokens(t *testing.T) {
+	rk, rk2, _ := testKeys(t)
+	e, srv := urlEnv(t)
+	tok := sign(t, jwa.RS256, rk, "k1", map[string]any{
+		"sub": "u1", "tenantId": "t1", "sid": "s1", "iat": e.clk.Now().Unix(), "exp": e.clk.Now().Add(24 * time.Hour).Unix(),
+	})
+	e.expect(tok, "")
+	e.settle()
+	// Verified while the first set loaded, under no set's name: verified once more.
+	v1 := e.expect(tok, "")
+	e.settle()
+
+	// Past refreshEvery, a cached request starts the refresh; the same set comes back.
+	e.clk.Advance(16 * time.Minute)
+	if v := e.expect(tok, ""); v.Claims != v1.Claims {
+		t.Fatal("the token was verified again before any refresh")
+	}
+	keySetLoaded(t, e, srv, 1)
+	if v := e.expect(tok, ""); v.Claims != v1.Claims {
+		t.Fatal("a refresh that brought the same set made the token verify again")
+	}
+
+	// The issuer withdraws k1.
+	srv.serve(jwksJSON(t, publicJWK(t, rk2, "k2", "", "")), http.StatusOK)
+	e.clk.Advance(16 * time.Minute)
+	e.expect(tok, "") // the set in hand is still the old one; this starts the refresh
+	keySetLoaded(t, e, srv, 2)
+	e.expect(tok, CodeInvalidToken)
+}

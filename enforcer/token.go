@@ -19,10 +19,6 @@ import (
 // MaxTokenBytes bounds the token a request may present; longer ones are invalid_token.
 const MaxTokenBytes = 8 << 10
 
-// maxTokenCacheTTL bounds how long a verified token is trusted without checking its signature
-// again, so a key removed from the JWKS stops working within that time.
-const maxTokenCacheTTL = 5 * time.Minute
-
 // Claims is what a verified token says. A *Claims is shared by every request that presents
 // the same token; it is never modified after verification.
 type Claims struct {
@@ -34,9 +30,9 @@ type Claims struct {
 	Permissions []string
 
 	// Times in unix nanoseconds, which keep a cached entry small.
-	issuedAt   int64 // 0 when the token has no iat
-	expiry     int64
-	verifiedAt int64 // when the signature was checked
+	issuedAt int64 // 0 when the token has no iat
+	expiry   int64
+	keySet   uint64 // the key set that verified the signature (keyProvider.keySet)
 
 	sessionKey string // the session's cache key
 
@@ -149,7 +145,8 @@ func newVerifier(keys keyProvider, cfg *Config, now func() time.Time) (*verifier
 }
 
 // verify returns the token's claims at now, from the cache when this exact token verified
-// less than maxTokenCacheTTL ago.
+// under the key set still in use: a refreshed JWKS that differs makes every token verify
+// again, so a key withdrawn from it stops working at once.
 func (v *verifier) verify(ctx context.Context, token string, now time.Time) (*Claims, error) {
 	if len(token) > MaxTokenBytes {
 		return nil, invalid("token is %d bytes, over the %d limit", len(token), MaxTokenBytes)
@@ -159,7 +156,8 @@ func (v *verifier) verify(ctx context.Context, token string, now time.Time) (*Cl
 	if v.closed {
 		return v.parse(ctx, token, now)
 	}
-	if c, ok := v.cache.Get(token); ok && now.UnixNano()-c.verifiedAt < int64(maxTokenCacheTTL) {
+	keySet := v.keys.keySet(now)
+	if c, ok := v.cache.Get(token); ok && c.keySet == keySet {
 		if now.UnixNano() >= c.expiry+int64(v.leeway) {
 			return nil, &tokenError{code: CodeTokenExpired, err: errors.New("token expired")}
 		}
@@ -169,8 +167,9 @@ func (v *verifier) verify(ctx context.Context, token string, now time.Time) (*Cl
 	if err != nil {
 		return nil, err
 	}
-	// No TTL: expiry and age are checked on every hit, against the injected clock, and an
-	// expired entry is one of the first the cache evicts, as it is never hit again.
+	c.keySet = keySet // read before parsing: a set replaced meanwhile makes it verify again
+	// No TTL: expiry is checked on every hit, against the injected clock, and an expired
+	// entry is one of the first the cache evicts, as it is never hit again.
 	v.cache.Set(token, c, 1)
 	return c, nil
 }
@@ -206,7 +205,7 @@ func (v *verifier) parse(ctx context.Context, token string, now time.Time) (*Cla
 	if v.audience != "" && !slices.Contains(tok.Audience(), v.audience) {
 		return nil, invalid("token audience does not include %q", v.audience)
 	}
-	c := &Claims{expiry: exp.UnixNano(), verifiedAt: now.UnixNano()}
+	c := &Claims{expiry: exp.UnixNano()}
 	if !iat.IsZero() {
 		c.issuedAt = iat.UnixNano()
 	}
