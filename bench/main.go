@@ -61,7 +61,7 @@ func main() {
 	flag.StringVar(&modes, "modes", "hot,many", "modes to run: hot (one session), many (-sessions cycled)")
 	flag.StringVar(&setups, "setups", "A,B,C,D,E,F", "setups to run (F needs the redis store and redis-server)")
 	flag.StringVar(&o.out, "out", "", "report file (default: docs/PERFORMANCE.md with 3 or more rounds, else bench/out/PERFORMANCE.md)")
-	flag.StringVar(&profile, "profile", "", "setups (e.g. D,E) to take a CPU profile of Caddy for, during round 1 of each mode, into bench/out/")
+	flag.StringVar(&profile, "profile", "", "setups (e.g. D,E) to take a CPU profile of Caddy for, during the last round of each mode (when every cache is warm), into bench/out/")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (binaries, Caddyfile, logs, bolt file)")
 	flag.IntVar(&o.warmConns, "warm-conns", 32, "concurrent requests while warming")
 	flag.DurationVar(&o.timeout, "timeout", 30*time.Minute, "the whole run stops after this")
@@ -554,7 +554,7 @@ func (h *harness) measure(ctx context.Context, mode string, round int, s setup, 
 	caddyBefore, _ := cpuTime(h.caddy.cmd.Process.Pid)
 	othersBefore := h.othersCPU()
 	var profiled sync.WaitGroup
-	if h.o.profile[s.Key] && round == 1 {
+	if h.o.profile[s.Key] && round == h.o.rounds {
 		profiled.Add(1)
 		go func() {
 			defer profiled.Done()
@@ -646,8 +646,8 @@ func (h *harness) takeProfile(ctx context.Context, mode, key string) {
 	_ = os.WriteFile(strings.TrimSuffix(path, ".pprof")+"-sessiongate.txt", []byte(ours+"\n"), 0o644)
 	for _, line := range strings.Split(ours, "\n") {
 		if f := strings.Fields(line); len(f) >= 6 && strings.HasSuffix(f[5], "caddymodule.(*Handler).ServeHTTP") {
-			h.notes = append(h.notes, fmt.Sprintf("CPU profile of Caddy during %s (%s mode, round 1): sessiongate's handler, "+
-				"less the reverse_proxy behind it, is %s of Caddy's CPU samples (bench/out/%s).", key, mode, f[4], filepath.Base(path)))
+			h.notes = append(h.notes, fmt.Sprintf("CPU profile of Caddy during %s (%s mode, round %d): sessiongate's handler, "+
+				"less the reverse_proxy behind it, is %s of Caddy's CPU samples (bench/out/%s).", key, mode, h.o.rounds, f[4], filepath.Base(path)))
 		}
 	}
 	fmt.Printf("bench: CPU profile of Caddy during %s (%s) in %s\n", key, mode, path)
