@@ -80,7 +80,7 @@ type Tracker struct {
 type liveSession struct {
 	key        string // sessionKey(tenant, id); it and userID share the claims' allocation
 	userID     string
-	endReason  string        // "" while the session is live
+	endReason  *string       // nil while the session is live (a pointer: 8 bytes, not 16)
 	createdAt  int64         // unix nanoseconds
 	interval   time.Duration // touch interval
 	lastActive atomic.Int64  // unix nanoseconds, exact on this node
@@ -395,7 +395,11 @@ func (t *Tracker) newLive(s *store.Session, c *Claims, p *store.Policy) *liveSes
 		raiseTo(&pending.stored, s.LastActiveAt.UnixNano())
 		return pending
 	}
-	ls := &liveSession{key: c.sessionKey, userID: c.UserID, endReason: s.EndReason, createdAt: s.CreatedAt.UnixNano(), interval: t.intervalFor(p)}
+	ls := &liveSession{key: c.sessionKey, userID: c.UserID, createdAt: s.CreatedAt.UnixNano(), interval: t.intervalFor(p)}
+	if s.Ended() {
+		reason := s.EndReason
+		ls.endReason = &reason
+	}
 	if s.UserID != c.UserID {
 		ls.userID = s.UserID
 	}
@@ -487,8 +491,8 @@ func (t *Tracker) admit(ctx context.Context, c *Claims, now time.Time, defaults 
 		// A session id names one user's session; another user's token cannot take it over.
 		return CodeInvalidToken, nil
 	}
-	if ls.endReason != "" {
-		return ls.endReason, nil
+	if ls.endReason != nil {
+		return *ls.endReason, nil
 	}
 	created := time.Unix(0, ls.createdAt)
 	reason := p.EndReasonAt(created, ls.lastActiveTime(), now)
