@@ -27,6 +27,20 @@ func newSharedEnv(t *testing.T) (*env, *sharedStore) {
 	return e, st
 }
 
+// shortenIdleElsewhere has another node set tenant t1's idle timeout to a minute and
+// announce it; two minutes then pass.
+func shortenIdleElsewhere(t *testing.T, e *env, st *sharedStore) {
+	t.Helper()
+	if err := st.PutPolicy(ctx, "t1", store.Policy{
+		IdleTimeout: store.Timeout{Enabled: true, Duration: time.Minute},
+		MaxSessions: store.SessionLimit{Strategy: store.StrategyEvictOldest},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	st.changed(store.Change{TenantID: "t1", Policy: true})
+	e.clk.Advance(2 * time.Minute)
+}
+
 func TestChangeFeedInvalidates(t *testing.T) {
 	e, st := newSharedEnv(t)
 	st.connected(true)
@@ -46,14 +60,7 @@ func TestChangeFeedInvalidates(t *testing.T) {
 	tok2 := e.token("u2", "t1", "s2")
 	e.expect(tok2, "")
 	e.settle()
-	if err := st.PutPolicy(ctx, "t1", store.Policy{
-		IdleTimeout: store.Timeout{Enabled: true, Duration: time.Minute},
-		MaxSessions: store.SessionLimit{Strategy: store.StrategyEvictOldest},
-	}); err != nil {
-		t.Fatal(err)
-	}
-	st.changed(store.Change{TenantID: "t1", Policy: true})
-	e.clk.Advance(2 * time.Minute)
+	shortenIdleElsewhere(t, e, st)
 	e.expect(tok2, CodeSessionIdle)
 }
 
@@ -116,13 +123,6 @@ func TestLinkedPolicyFollowsChanges(t *testing.T) {
 	if !ok || c.live.Load() == nil || c.live.Load().policy.Load() == nil {
 		t.Fatal("the cached claims do not lead to their session and its policy")
 	}
-	if err := st.PutPolicy(ctx, "t1", store.Policy{
-		IdleTimeout: store.Timeout{Enabled: true, Duration: time.Minute},
-		MaxSessions: store.SessionLimit{Strategy: store.StrategyEvictOldest},
-	}); err != nil {
-		t.Fatal(err)
-	}
-	st.changed(store.Change{TenantID: "t1", Policy: true})
-	e.clk.Advance(2 * time.Minute)
+	shortenIdleElsewhere(t, e, st)
 	e.expect(tok, CodeSessionIdle)
 }
