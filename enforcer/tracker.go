@@ -447,20 +447,11 @@ func (t *Tracker) session(ctx context.Context, c *Claims, now time.Time, p *stor
 // admit decides on one request of an identified user: the session is found or created,
 // the policy applied and activity recorded. It returns "" to allow, else the refusal code.
 func (t *Tracker) admit(ctx context.Context, c *Claims, now time.Time, defaults *store.Policy, info ClientInfo, locate func(string) *store.Location) (string, error) {
-	// The claims lead to their session, and it to its tenant's policy, as last found in the
-	// caches: while both are still there, a request costs no cache lookup.
 	trusted := t.trustCache()
 	var ls *liveSession
 	var tp *tenantPolicy
 	if trusted {
-		if ls = c.live.Load(); ls != nil && ls.gone.Load() {
-			ls = nil
-		}
-		if ls != nil {
-			if tp = ls.policy.Load(); tp != nil && tp.gone.Load() {
-				tp = nil
-			}
-		}
+		ls, tp = linked(c)
 	}
 	linkPolicy := false
 	if tp == nil {
@@ -519,6 +510,21 @@ func (t *Tracker) admit(ctx context.Context, c *Claims, now time.Time, defaults 
 	// lands is the same object (see newLive).
 	t.touch(ls, now)
 	return "", nil
+}
+
+// linked returns the session the claims lead to and the policy it leads to, as last found
+// in the caches, each nil once its cache has dropped it: while both are there, a request
+// costs no cache lookup.
+func linked(c *Claims) (*liveSession, *tenantPolicy) {
+	ls := c.live.Load()
+	if ls == nil || ls.gone.Load() {
+		return nil, nil
+	}
+	tp := ls.policy.Load()
+	if tp != nil && tp.gone.Load() {
+		tp = nil
+	}
+	return ls, tp
 }
 
 // errRefused carries the code of a creation the store refused.
