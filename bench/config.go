@@ -35,7 +35,7 @@ type caddyConfig struct {
 	UpstreamPort int
 	AuthPort     int
 	RedisPort    int
-	Secret       string
+	Keys         string // the sessiongate key material line (signer.gateKeys)
 	Dir          string // storage, bolt file
 	Setups       []setup
 }
@@ -91,13 +91,13 @@ func (c *caddyConfig) gate(kind string) string {
 	case "redis":
 		st = fmt.Sprintf("redis redis://127.0.0.1:%d/0", c.RedisPort)
 	}
-	return fmt.Sprintf("\tsessiongate {\n\t\thmac_secret %s\n\t\tstore %s\n\t}\n", c.Secret, st)
+	return fmt.Sprintf("\tsessiongate {\n\t\t%s\n\t\tstore %s\n\t}\n", c.Keys, st)
 }
 
 // redisSupported runs `caddy adapt` on a site with `store redis`: the redis store is newer
 // than the harness, and the Caddyfile parser is what says whether this binary has it.
 func redisSupported(caddy, dir string, env []string) (bool, string) {
-	c := caddyConfig{RedisPort: 1, Secret: benchSecret}
+	c := caddyConfig{RedisPort: 1, Keys: "hmac_secret " + benchSecret}
 	cfg := fmt.Sprintf("{\n\tadmin off\n}\nhttp://127.0.0.1:1 {\n%s\trespond ok\n}\n", c.gate("redis"))
 	path := filepath.Join(dir, "redis-probe.Caddyfile")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {

@@ -48,6 +48,7 @@ type options struct {
 	keep      bool
 	warmConns int
 	timeout   time.Duration
+	alg       string
 }
 
 func main() {
@@ -65,6 +66,7 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (binaries, Caddyfile, logs, bolt file)")
 	flag.IntVar(&o.warmConns, "warm-conns", 32, "concurrent requests while warming")
 	flag.DurationVar(&o.timeout, "timeout", 30*time.Minute, "the whole run stops after this")
+	flag.StringVar(&o.alg, "alg", "RS256", "token signatures: RS256 (an identity provider's, verified against a JWKS file) or HS256 (a shared secret)")
 	flag.Parse()
 
 	if o.wrk.Duration < time.Second || o.rounds < 1 || o.wrk.Threads < 1 || o.wrk.Conns < o.wrk.Threads ||
@@ -123,6 +125,7 @@ type harness struct {
 	caddy    *proc
 	others   []*proc // upstream, authsvc, redis: their CPU is "other servers"
 	caddyBin string
+	signer   *signer
 	notes    []string
 	wrkLog   io.Writer
 	results  results
@@ -153,6 +156,9 @@ func run(ctx context.Context, o options) (err error) {
 		return err
 	}
 	h.ps = &procs{dir: h.work, env: childEnv(home)}
+	if h.signer, err = newSigner(o.alg, h.work); err != nil {
+		return err
+	}
 	defer h.ps.stopAll() // on every return, and on a panic too
 
 	wrkLog, err := os.Create(filepath.Join(h.outDir, "wrk.log"))
@@ -272,7 +278,7 @@ func (h *harness) startServers(ctx context.Context) error {
 			return err
 		}
 	}
-	h.cfg.Secret, h.cfg.Dir, h.cfg.Setups = benchSecret, h.work, h.setups
+	h.cfg.Keys, h.cfg.Dir, h.cfg.Setups = h.signer.gateKeys(), h.work, h.setups
 
 	up, err := h.ps.start("upstream", filepath.Join(h.work, "upstream"), "-listen", addr(h.cfg.UpstreamPort))
 	if err != nil {
@@ -283,7 +289,8 @@ func (h *harness) startServers(ctx context.Context) error {
 	}
 	h.others = append(h.others, up)
 	if h.has("C") {
-		auth, err := h.ps.start("authsvc", filepath.Join(h.work, "authsvc"), "-listen", addr(h.cfg.AuthPort), "-secret", benchSecret)
+		args := append([]string{filepath.Join(h.work, "authsvc"), "-listen", addr(h.cfg.AuthPort)}, h.signer.authArgs()...)
+		auth, err := h.ps.start("authsvc", args...)
 		if err != nil {
 			return err
 		}
@@ -342,7 +349,7 @@ func (h *harness) runMode(ctx context.Context, mode string) error {
 	var scriptArgs []string
 	switch mode {
 	case "hot":
-		tok, err := hotToken(now)
+		tok, err := h.signer.hotToken(now)
 		if err != nil {
 			return err
 		}
@@ -354,7 +361,7 @@ func (h *harness) runMode(ctx context.Context, mode string) error {
 	case "many":
 		fmt.Printf("bench: minting %d tokens\n", h.o.sessions)
 		var err error
-		if tokens, err = manyTokens(h.o.sessions, now); err != nil {
+		if tokens, err = h.signer.manyTokens(h.o.sessions, now); err != nil {
 			return err
 		}
 		file := filepath.Join(h.work, "tokens.txt")

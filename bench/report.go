@@ -14,6 +14,7 @@ type results struct {
 	Started, Finished time.Time
 	Machine           machine
 	Params            string
+	Tokens            string // how the tokens are signed and verified
 	Modes             []*modeResult
 	BoltTxID          uint64 // last bolt transaction id, checked against bbolt at the end
 	Notes             []string
@@ -109,6 +110,7 @@ Measured with the load harness in ` + "`bench/`" + ` (` + "`make bench`" + `).
 func (h *harness) report() error {
 	h.results.Params = fmt.Sprintf("`wrk -t%d -c%d -d%s --latency` per setup and round, %d round(s)",
 		h.o.wrk.Threads, h.o.wrk.Conns, h.o.wrk.Duration, h.o.rounds)
+	h.results.Tokens = h.signer.describe()
 	body := h.markdown()
 	fmt.Println()
 	fmt.Print(body)
@@ -157,6 +159,9 @@ func (h *harness) markdown() string {
 		"then the median over the rounds. CPU/req is process CPU time (/proc) over requests served: "+
 		"Caddy's, and the other servers' (upstream, authsvc, redis). The run took %s.\n",
 		r.Params, r.Finished.Sub(r.Started).Round(time.Second))
+	if r.Tokens != "" {
+		fmt.Fprintf(&b, "\nTokens: %s.\n", r.Tokens)
+	}
 
 	names := map[string]string{}
 	for _, s := range allSetups {

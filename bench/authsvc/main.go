@@ -1,5 +1,6 @@
 // Command authsvc is the forward_auth service of the load harness: what users deploy when their
-// gateway has no session support. Every request's HS256 JWT is verified with jwx, its session is
+// gateway has no session support. Every request's JWT is verified with jwx (RS256 against a JWKS file,
+// or HS256 with a shared secret), its session is
 // looked up in an in-memory map of live sessions (created on first sight, as sessiongate does)
 // and its last activity recorded; the answer is 200 with X-User-Id, X-Tenant-Id and
 // X-Session-Id, which forward_auth copies onto the proxied request, or 401.
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jwt"
 	"github.com/sessiongate/sessiongate/bench/internal/serve"
 )
@@ -62,7 +64,7 @@ func (s *sessions) check(user, tenant, sid string, now time.Time) (*session, err
 }
 
 type handler struct {
-	secret   []byte
+	verify   jwt.ParseOption // the key: a key set, or the HMAC secret
 	sessions *sessions
 }
 
@@ -72,7 +74,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		deny(w, "missing token")
 		return
 	}
-	tok, err := jwt.ParseString(token, jwt.WithKey(jwa.HS256, h.secret), jwt.WithValidate(true),
+	tok, err := jwt.ParseString(token, h.verify, jwt.WithValidate(true),
 		jwt.WithAcceptableSkew(30*time.Second))
 	if err != nil {
 		deny(w, err.Error())
@@ -111,16 +113,28 @@ func deny(w http.ResponseWriter, why string) {
 func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "loopback address to serve on")
 	secret := flag.String("secret", "", "HMAC secret of the tokens (HS256)")
+	jwks := flag.String("jwks", "", "JWKS file of the tokens' public keys (RS256)")
 	flag.Parse()
-	if *secret == "" {
-		fmt.Fprintln(os.Stderr, "authsvc: -secret is required")
+	var verify jwt.ParseOption
+	switch {
+	case (*secret == "") == (*jwks == ""):
+		fmt.Fprintln(os.Stderr, "authsvc: exactly one of -secret and -jwks is required")
 		os.Exit(2)
+	case *jwks != "":
+		set, err := jwk.ReadFile(*jwks)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "authsvc:", err)
+			os.Exit(2)
+		}
+		verify = jwt.WithKeySet(set)
+	default:
+		verify = jwt.WithKey(jwa.HS256, []byte(*secret))
 	}
 
 	srv := &http.Server{
 		Addr:              *listen,
 		ReadHeaderTimeout: 10 * time.Second,
-		Handler:           &handler{secret: []byte(*secret), sessions: &sessions{m: map[string]*session{}}},
+		Handler:           &handler{verify: verify, sessions: &sessions{m: map[string]*session{}}},
 	}
 	serve.Until("authsvc", srv)
 }
