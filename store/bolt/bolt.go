@@ -18,6 +18,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/sessiongate/sessiongate/store"
+	"github.com/sessiongate/sessiongate/store/record"
 )
 
 // Options configure Open.
@@ -467,7 +468,7 @@ func putSession(tx *bbolt.Tx, sess *store.Session) error {
 	if err != nil {
 		return err
 	}
-	return b.Put([]byte(sess.ID), encodeSession(sess))
+	return b.Put([]byte(sess.ID), record.Encode(sess))
 }
 
 // endSession ends a live session and takes it out of its user's index.

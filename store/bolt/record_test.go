@@ -12,6 +12,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/sessiongate/sessiongate/store"
+	"github.com/sessiongate/sessiongate/store/record"
 )
 
 var recordTime = time.Date(2026, 11, 27, 10, 30, 15, 123456789, time.UTC)
@@ -27,52 +28,10 @@ func fullSession() store.Session {
 	}
 }
 
-func TestRecordRoundTrip(t *testing.T) {
-	for name, s := range map[string]store.Session{
-		"full":    fullSession(),
-		"minimal": {TenantID: "t", UserID: "u", ID: "i", CreatedAt: recordTime, LastActiveAt: recordTime},
-		"empty":   {},
-	} {
-		t.Run(name, func(t *testing.T) {
-			got, err := decodeSession(encodeSession(&s))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, s) {
-				t.Fatalf("decoded %+v, want %+v", got, s)
-			}
-		})
-	}
-}
-
-// Every cut of a record, a record with bytes after its end and one of another format are
-// errors, not panics or half-read sessions.
-func TestRecordCorrupt(t *testing.T) {
-	s := fullSession()
-	rec := encodeSession(&s)
-	for n := range len(rec) {
-		if _, err := decodeSession(rec[:n]); err == nil {
-			t.Fatalf("a record cut to %d of %d bytes decoded", n, len(rec))
-		}
-	}
-	if _, err := decodeSession(append(rec, 0)); err == nil {
-		t.Fatal("a record with a trailing byte decoded")
-	}
-	other := append([]byte{2}, rec[1:]...)
-	if _, err := decodeSession(other); err == nil || !strings.Contains(err.Error(), "unknown format") {
-		t.Fatalf("a record of another format: %v", err)
-	}
-	huge := encodeSession(&store.Session{})
-	huge = append(huge[:recordStrings], 0xff, 0xff, 0xff, 0xff, 0x0f) // a 4 GiB string
-	if _, err := decodeSession(huge); err == nil {
-		t.Fatal("a record announcing a 4 GiB string decoded")
-	}
-}
-
 func TestTouchedRecord(t *testing.T) {
 	live := fullSession()
 	live.EndedAt, live.EndReason = time.Time{}, ""
-	rec := encodeSession(&live)
+	rec := record.Encode(&live)
 	orig := append([]byte(nil), rec...)
 
 	later := live.LastActiveAt.Add(time.Second)
@@ -99,7 +58,7 @@ func TestTouchedRecord(t *testing.T) {
 		}
 	}
 	ended := fullSession()
-	if _, changed, err := touchedRecord(encodeSession(&ended), ended.LastActiveAt.Add(time.Hour)); changed || err != nil {
+	if _, changed, err := touchedRecord(record.Encode(&ended), ended.LastActiveAt.Add(time.Hour)); changed || err != nil {
 		t.Fatalf("touching an ended session: changed %v, err %v", changed, err)
 	}
 }
@@ -150,7 +109,7 @@ func TestJSONRecordsFromOlderFiles(t *testing.T) {
 		first = tx.Bucket(bucketSessions).Bucket([]byte(old.TenantID)).Get([]byte(old.ID))[0]
 		return nil
 	})
-	if err != nil || first != recordVersion {
+	if err != nil || first != record.Version {
 		t.Fatalf("after a touch the record starts with %q (err %v), want the binary layout", first, err)
 	}
 	got, err = s.Get(ctx, old.TenantID, old.ID)
@@ -171,7 +130,7 @@ func TestCorruptRecordIsAnError(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		return b.Put([]byte("s1"), []byte{recordVersion, 1, 2})
+		return b.Put([]byte("s1"), []byte{record.Version, 1, 2})
 	})
 	if err != nil {
 		t.Fatal(err)

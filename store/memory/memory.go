@@ -11,19 +11,23 @@ import (
 	"time"
 
 	"github.com/sessiongate/sessiongate/store"
+	"github.com/sessiongate/sessiongate/store/record"
 )
 
 // Store is an in-memory store.Store. One lock guards everything: Create must be atomic with the
 // user's cut-off and session count, and the other operations are map look-ups.
+//
+// Sessions are kept as records (package record): one allocation without pointers each, which
+// the garbage collector does not scan, and which writing activity patches in place.
 type Store struct {
 	mu      sync.RWMutex
 	tenants map[string]*tenant
 }
 
 type tenant struct {
-	sessions map[string]*store.Session      // by id, live and ended
-	live     map[string]map[string]struct{} // user id -> ids of live sessions
-	cutoffs  map[string]time.Time           // user id -> cut-off
+	sessions map[string][]byte   // by id, live and ended: the session's record
+	live     map[string][]string // user id -> ids of live sessions
+	cutoffs  map[string]time.Time
 	policy   *store.Policy
 }
 
@@ -37,8 +41,8 @@ func (s *Store) tenantFor(id string, create bool) *tenant {
 	tn := s.tenants[id]
 	if tn == nil && create {
 		tn = &tenant{
-			sessions: map[string]*store.Session{},
-			live:     map[string]map[string]struct{}{},
+			sessions: map[string][]byte{},
+			live:     map[string][]string{},
 			cutoffs:  map[string]time.Time{},
 		}
 		s.tenants[id] = tn
@@ -51,8 +55,8 @@ func (s *Store) Get(_ context.Context, tenantID, id string) (store.Session, erro
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if tn := s.tenantFor(tenantID, false); tn != nil {
-		if sess := tn.sessions[id]; sess != nil {
-			return clone(sess), nil
+		if rec := tn.sessions[id]; rec != nil {
+			return record.Decode(rec)
 		}
 	}
 	return store.Session{}, store.ErrNotFound
@@ -64,7 +68,8 @@ func (s *Store) Create(_ context.Context, req store.CreateRequest) (store.Create
 	defer s.mu.Unlock()
 	tn := s.tenantFor(req.Session.TenantID, true)
 	if cur := tn.sessions[req.Session.ID]; cur != nil {
-		return store.CreateResult{Session: clone(cur)}, nil
+		sess, err := record.Decode(cur)
+		return store.CreateResult{Session: sess}, err
 	}
 	user := req.Session.UserID
 	// A zero IssuedAt (no iat) is before any cut-off, as it must be.
@@ -72,10 +77,13 @@ func (s *Store) Create(_ context.Context, req store.CreateRequest) (store.Create
 		return store.CreateResult{Refused: store.ReasonRevoked}, nil
 	}
 
+	current, err := tn.liveSessions(user)
+	if err != nil {
+		return store.CreateResult{}, err
+	}
 	var res store.CreateResult
-	var live []*store.Session
-	for id := range tn.live[user] {
-		sess := tn.sessions[id]
+	var live []store.Session
+	for _, sess := range current {
 		if reason := req.Policy.EndReasonAt(sess.CreatedAt, sess.LastActiveAt, req.Now); reason != "" {
 			res.Ended = append(res.Ended, tn.end(sess, reason, req.Now))
 			continue
@@ -95,13 +103,13 @@ func (s *Store) Create(_ context.Context, req store.CreateRequest) (store.Create
 		}
 	}
 
-	sess := clone(&req.Session)
-	tn.sessions[sess.ID] = &sess
-	if tn.live[user] == nil {
-		tn.live[user] = map[string]struct{}{}
+	rec := record.Encode(&req.Session)
+	tn.sessions[req.Session.ID] = rec
+	tn.live[user] = append(tn.live[user], req.Session.ID)
+	if res.Session, err = record.Decode(rec); err != nil {
+		return store.CreateResult{}, err
 	}
-	tn.live[user][sess.ID] = struct{}{}
-	res.Session, res.Created = clone(&sess), true
+	res.Created = true
 	return res, nil
 }
 
@@ -113,9 +121,9 @@ func (s *Store) End(_ context.Context, tenantID, id, reason string, now time.Tim
 	if tn == nil || tn.sessions[id] == nil {
 		return store.Session{}, store.ErrNotFound
 	}
-	sess := tn.sessions[id]
-	if sess.Ended() {
-		return clone(sess), nil
+	sess, err := record.Decode(tn.sessions[id])
+	if err != nil || sess.Ended() {
+		return sess, err
 	}
 	return tn.end(sess, reason, now), nil
 }
@@ -131,10 +139,14 @@ func (s *Store) EndUser(_ context.Context, tenantID, userID string, req store.En
 	if cur, ok := tn.cutoffs[userID]; req.SetCutoff && (!ok || req.Now.After(cur)) {
 		tn.cutoffs[userID] = req.Now
 	}
+	live, err := tn.liveSessions(userID)
+	if err != nil {
+		return nil, err
+	}
 	var ended []store.Session
-	for id := range tn.live[userID] {
-		if id != req.KeepID {
-			ended = append(ended, tn.end(tn.sessions[id], req.Reason, req.Now))
+	for _, sess := range live {
+		if sess.ID != req.KeepID {
+			ended = append(ended, tn.end(sess, req.Reason, req.Now))
 		}
 	}
 	return ended, nil
@@ -148,12 +160,9 @@ func (s *Store) ListUserSessions(_ context.Context, tenantID, userID string) ([]
 	if tn == nil {
 		return nil, nil
 	}
-	var list []store.Session
-	for id := range tn.live[userID] {
-		list = append(list, clone(tn.sessions[id]))
-	}
-	slices.SortFunc(list, func(a, b store.Session) int { return newestFirst(&a, &b) })
-	return list, nil
+	list, err := tn.liveSessions(userID)
+	slices.SortFunc(list, newestFirst)
+	return list, err
 }
 
 // ListUsers implements store.Store.
@@ -176,9 +185,13 @@ func (s *Store) ListUsers(_ context.Context, tenantID, after string, limit int, 
 		if len(out) == limit {
 			break
 		}
+		live, err := tn.liveSessions(u)
+		if err != nil {
+			return nil, err
+		}
 		sum := store.UserSummary{UserID: u}
-		for id := range tn.live[u] {
-			sum.Add(tn.sessions[id], &p, now)
+		for i := range live {
+			sum.Add(&live[i], &p, now)
 		}
 		if sum.ActiveSessions > 0 {
 			out = append(out, sum)
@@ -196,8 +209,8 @@ func (s *Store) Touch(_ context.Context, touches []store.Touch) error {
 		if tn == nil {
 			continue
 		}
-		if sess := tn.sessions[t.ID]; sess != nil && !sess.Ended() && t.At.After(sess.LastActiveAt) {
-			sess.LastActiveAt = t.At
+		if rec := tn.sessions[t.ID]; rec != nil && record.HasHeader(rec) && record.Touches(rec, t.At) {
+			record.SetLastActive(rec, t.At)
 		}
 	}
 	return nil
@@ -236,9 +249,21 @@ func (s *Store) Sweep(_ context.Context, now time.Time, decide func(*store.Sessi
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, tn := range s.tenants {
-		for id, sess := range tn.sessions {
-			c := clone(sess)
-			switch action, reason := decide(&c); action {
+		for id, rec := range tn.sessions {
+			// decide gets a copy of its own: what it changes is not stored.
+			c, err := record.Decode(rec)
+			if err != nil {
+				return ended, purged, err
+			}
+			action, reason := decide(&c)
+			if action == store.SweepKeep {
+				continue
+			}
+			sess, err := record.Decode(rec)
+			if err != nil {
+				return ended, purged, err
+			}
+			switch action {
 			case store.SweepEnd:
 				if !sess.Ended() {
 					tn.end(sess, reason, now)
@@ -246,7 +271,7 @@ func (s *Store) Sweep(_ context.Context, now time.Time, decide func(*store.Sessi
 				}
 			case store.SweepPurge:
 				delete(tn.sessions, id)
-				tn.dropLive(sess)
+				tn.dropLive(sess.UserID, id)
 				purged++
 			}
 		}
@@ -257,39 +282,48 @@ func (s *Store) Sweep(_ context.Context, now time.Time, decide func(*store.Sessi
 // Close implements store.Store; there is nothing to release.
 func (s *Store) Close() error { return nil }
 
-// end ends a live session and returns a copy of it.
-func (tn *tenant) end(sess *store.Session, reason string, now time.Time) store.Session {
+// liveSessions decodes the user's live sessions.
+func (tn *tenant) liveSessions(user string) ([]store.Session, error) {
+	ids := tn.live[user]
+	out := make([]store.Session, 0, len(ids))
+	for _, id := range ids {
+		sess, err := record.Decode(tn.sessions[id])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sess)
+	}
+	return out, nil
+}
+
+// end ends a live session and returns it ended.
+func (tn *tenant) end(sess store.Session, reason string, now time.Time) store.Session {
 	sess.EndedAt, sess.EndReason = now, reason
-	tn.dropLive(sess)
-	return clone(sess)
+	tn.sessions[sess.ID] = record.Encode(&sess)
+	tn.dropLive(sess.UserID, sess.ID)
+	return sess
 }
 
 // dropLive removes the session from its user's live set, and the set when it empties so that
 // users who come and go do not pile up.
-func (tn *tenant) dropLive(sess *store.Session) {
-	ids := tn.live[sess.UserID]
-	delete(ids, sess.ID)
+func (tn *tenant) dropLive(user, id string) {
+	ids := tn.live[user]
+	if i := slices.Index(ids, id); i >= 0 {
+		ids = slices.Delete(ids, i, i+1)
+	}
 	if len(ids) == 0 {
-		delete(tn.live, sess.UserID)
+		delete(tn.live, user)
+		return
 	}
-}
-
-// clone copies a session deeply: callers may mutate what they get, Location included.
-func clone(s *store.Session) store.Session {
-	c := *s
-	if s.Location != nil {
-		loc := *s.Location
-		c.Location = &loc
-	}
-	return c
+	tn.live[user] = ids
 }
 
 // oldestFirst orders by CreatedAt, then id so that ties evict the same session every time.
-func oldestFirst(a, b *store.Session) int {
+func oldestFirst(a, b store.Session) int {
 	return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
 }
 
-func newestFirst(a, b *store.Session) int {
+func newestFirst(a, b store.Session) int {
 	return cmp.Or(b.CreatedAt.Compare(a.CreatedAt), strings.Compare(a.ID, b.ID))
 }
 
