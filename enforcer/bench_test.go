@@ -267,3 +267,24 @@ func BenchmarkCheckMany(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkFlushNothingDue is the activity writer's tick on a busy node: -many sessions with
+// activity not yet written, none of it due.
+func BenchmarkFlushNothingDue(b *testing.B) {
+	clk := newFakeClock()
+	tr, err := NewTracker(memory.New(), TrackerConfig{Now: clk.Now, TouchInterval: time.Minute})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(tr.Close)
+	for i := range *manySessions {
+		ls := &liveSession{key: sessionKey("t1", fmt.Sprintf("s%d", i)), userID: "u1", interval: time.Minute}
+		ls.writtenAt.Store(clk.Now().UnixNano())
+		tr.touch(ls, clk.Now().Add(time.Second))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		tr.flush(false)
+	}
+}

@@ -61,6 +61,10 @@ type Tracker struct {
 
 	mu    sync.Mutex
 	dirty map[string]*liveSession // sessions with activity not yet written
+	// due holds the dirty sessions by when their activity is due to be written (writtenAt +
+	// interval), in steps of flushEvery: a flush takes the steps that have come instead of
+	// walking every dirty session, of which a busy node has hundreds of thousands.
+	due map[int64][]*liveSession
 
 	// With a store shared by several nodes, feedDownSince is when its change feed was lost
 	// (unix nanoseconds; 0 while it is up). Cached entries are trusted for MaxFeedGap past
@@ -143,6 +147,7 @@ func NewTracker(st store.Store, cfg TrackerConfig) (*Tracker, error) {
 		flushEvery:    cfg.FlushEvery,
 		sweepEvery:    cfg.SweepEvery,
 		dirty:         map[string]*liveSession{},
+		due:           map[int64][]*liveSession{},
 		stop:          make(chan struct{}),
 		done:          make(chan struct{}),
 	}
@@ -275,21 +280,33 @@ func (t *Tracker) flush(final bool) {
 	now := t.now().UnixNano()
 	var touches []store.Touch
 	t.mu.Lock()
-	for key, ls := range t.dirty {
-		if !final && now-ls.writtenAt.Load() < int64(ls.interval) {
+	if final {
+		for _, ls := range t.dirty {
+			touches = appendTouch(touches, ls, now)
+		}
+		clear(t.dirty)
+		clear(t.due)
+	}
+	current := now / int64(t.flushEvery)
+	for step, list := range t.due {
+		if step > current {
 			continue
 		}
-		delete(t.dirty, key)
-		// Clear the flag before reading the time: a touch racing with us marks it again.
-		ls.dirty.Store(false)
-		ls.writtenAt.Store(now)
-		at := ls.lastActive.Load()
-		if at <= ls.stored.Load() {
-			continue // nothing new: a session's first request, say, whose creation wrote it
+		// Every session of an earlier step is due; of the current step, those whose time has come.
+		var later []*liveSession
+		for _, ls := range list {
+			if now-ls.writtenAt.Load() < int64(ls.interval) {
+				later = append(later, ls)
+				continue
+			}
+			delete(t.dirty, ls.key)
+			touches = appendTouch(touches, ls, now)
 		}
-		raiseTo(&ls.stored, at)
-		tenantID, id := ls.ids()
-		touches = append(touches, store.Touch{TenantID: tenantID, ID: id, At: time.Unix(0, at)})
+		if len(later) == 0 {
+			delete(t.due, step)
+		} else {
+			t.due[step] = later
+		}
 	}
 	t.mu.Unlock()
 	if len(touches) == 0 {
@@ -321,8 +338,25 @@ func (t *Tracker) touch(ls *liveSession, now time.Time) {
 		ls.dirty.Store(false)
 	} else {
 		t.dirty[ls.key] = ls
+		step := (ls.writtenAt.Load() + int64(ls.interval)) / int64(t.flushEvery)
+		t.due[step] = append(t.due[step], ls)
 	}
 	t.mu.Unlock()
+}
+
+// appendTouch takes a dirty session off the queue at now, adding its activity to touches
+// unless the store already has it. The caller holds t.mu and has taken it out of t.dirty.
+func appendTouch(touches []store.Touch, ls *liveSession, now int64) []store.Touch {
+	// Clear the flag before reading the time: a touch racing with us marks it again.
+	ls.dirty.Store(false)
+	ls.writtenAt.Store(now)
+	at := ls.lastActive.Load()
+	if at <= ls.stored.Load() {
+		return touches // nothing new: a session's first request, say, whose creation wrote it
+	}
+	raiseTo(&ls.stored, at)
+	tenantID, id := ls.ids()
+	return append(touches, store.Touch{TenantID: tenantID, ID: id, At: time.Unix(0, at)})
 }
 
 // intervalFor is the touch interval of sessions under policy p.
