@@ -158,7 +158,7 @@ type urlKeys struct {
 	loadedAt  atomic.Int64            // unix nanoseconds of the last good fetch
 	attemptAt atomic.Int64            // unix nanoseconds of the last attempt, good or bad
 	gen       atomic.Uint64           // bumped when a set different from the last replaces it
-	lastDoc   []byte                  // the last good set's document; fetchInto's own
+	lastDoc   []byte                  // the last good set's document; under mu
 
 	mu     sync.Mutex
 	flight chan struct{} // closed when the running fetch ends; nil when none runs
@@ -228,6 +228,9 @@ func (u *urlKeys) fetchInto(done chan struct{}) {
 	ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
 	set, doc, err := u.fetch(ctx)
 	cancel()
+	// The result and the end of the flight together: whoever sees the new set and then asks
+	// for a fetch (startFetch, under the same lock) finds this one over.
+	u.mu.Lock()
 	if err == nil {
 		// The set first: a token verified under the new name must have met the new set.
 		u.set.Store(&set)
@@ -237,7 +240,6 @@ func (u *urlKeys) fetchInto(done chan struct{}) {
 		}
 		u.loadedAt.Store(u.now().UnixNano())
 	}
-	u.mu.Lock()
 	u.flight = nil
 	u.mu.Unlock()
 	close(done)
