@@ -54,8 +54,8 @@ type options struct {
 func main() {
 	var o options
 	var modes, setups, profile string
-	flag.DurationVar(&o.wrk.Duration, "duration", 10*time.Second, "length of each wrk measurement (whole seconds)")
-	flag.IntVar(&o.rounds, "rounds", 3, "rounds; every setup is measured once per round (3 or more for the report)")
+	flag.DurationVar(&o.wrk.Duration, "duration", 6*time.Second, "length of each wrk measurement (whole seconds)")
+	flag.IntVar(&o.rounds, "rounds", 7, "rounds; every setup is measured once per round (3 or more for the report)")
 	flag.IntVar(&o.wrk.Threads, "threads", 2, "wrk threads")
 	flag.IntVar(&o.wrk.Conns, "conns", 64, "wrk connections")
 	flag.IntVar(&o.sessions, "sessions", 100_000, "distinct sessions (tokens) of the many-sessions mode")
