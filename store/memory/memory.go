@@ -209,7 +209,7 @@ func (s *Store) Touch(_ context.Context, touches []store.Touch) error {
 		if tn == nil {
 			continue
 		}
-		if rec := tn.sessions[t.ID]; rec != nil && record.HasHeader(rec) && record.Touches(rec, t.At) {
+		if rec := tn.sessions[t.ID]; rec != nil && record.Touches(rec, t.At) { // every record here is record.Encode's
 			record.SetLastActive(rec, t.At)
 		}
 	}
