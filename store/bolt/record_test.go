@@ -13,23 +13,13 @@ import (
 
 	"github.com/sessiongate/sessiongate/store"
 	"github.com/sessiongate/sessiongate/store/record"
+	"github.com/sessiongate/sessiongate/store/storetest"
 )
 
 var recordTime = time.Date(2026, 11, 27, 10, 30, 15, 123456789, time.UTC)
 
-func fullSession() store.Session {
-	return store.Session{
-		TenantID: "acme", UserID: "alice", ID: "s1",
-		CreatedAt: recordTime, LastActiveAt: recordTime.Add(time.Minute), EndedAt: recordTime.Add(time.Hour),
-		IP: "2001:db8::1", UserAgent: strings.Repeat("Mozilla/5.0 ", 40),
-		Device:    store.Device{Browser: "Firefox", OS: "Linux", Type: "desktop"},
-		Location:  &store.Location{Country: "Österreich", City: "Wien"},
-		EndReason: store.ReasonRevoked,
-	}
-}
-
 func TestTouchedRecord(t *testing.T) {
-	live := fullSession()
+	live := storetest.FullSession(recordTime)
 	live.EndedAt, live.EndReason = time.Time{}, ""
 	rec := record.Encode(&live)
 	orig := append([]byte(nil), rec...)
@@ -57,7 +47,7 @@ func TestTouchedRecord(t *testing.T) {
 			t.Fatalf("touching at %v, not after the last activity: changed %v, err %v", at, changed, err)
 		}
 	}
-	ended := fullSession()
+	ended := storetest.FullSession(recordTime)
 	if _, changed, err := touchedRecord(record.Encode(&ended), ended.LastActiveAt.Add(time.Hour)); changed || err != nil {
 		t.Fatalf("touching an ended session: changed %v, err %v", changed, err)
 	}
@@ -72,7 +62,7 @@ func TestJSONRecordsFromOlderFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	old := fullSession()
+	old := storetest.FullSession(recordTime)
 	old.EndedAt, old.EndReason = time.Time{}, ""
 	js, err := json.Marshal(old)
 	if err != nil {

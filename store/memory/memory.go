@@ -25,9 +25,9 @@ type Store struct {
 }
 
 type tenant struct {
-	sessions map[string][]byte   // by id, live and ended: the session's record
-	live     map[string][]string // user id -> ids of live sessions
-	cutoffs  map[string]time.Time
+	sessions map[string][]byte    // by id, live and ended: the session's record
+	live     map[string][]string  // user id -> ids of live sessions
+	cutoffs  map[string]time.Time // user id -> cut-off
 	policy   *store.Policy
 }
 

@@ -7,24 +7,14 @@ import (
 	"time"
 
 	"github.com/sessiongate/sessiongate/store"
+	"github.com/sessiongate/sessiongate/store/storetest"
 )
 
 var recordTime = time.Date(2026, 11, 27, 10, 30, 15, 123456789, time.UTC)
 
-func fullSession() store.Session {
-	return store.Session{
-		TenantID: "acme", UserID: "alice", ID: "s1",
-		CreatedAt: recordTime, LastActiveAt: recordTime.Add(time.Minute), EndedAt: recordTime.Add(time.Hour),
-		IP: "2001:db8::1", UserAgent: strings.Repeat("Mozilla/5.0 ", 40),
-		Device:    store.Device{Browser: "Firefox", OS: "Linux", Type: "desktop"},
-		Location:  &store.Location{Country: "Österreich", City: "Wien"},
-		EndReason: store.ReasonRevoked,
-	}
-}
-
 func TestRoundTrip(t *testing.T) {
 	for name, s := range map[string]store.Session{
-		"full":    fullSession(),
+		"full":    storetest.FullSession(recordTime),
 		"minimal": {TenantID: "t", UserID: "u", ID: "i", CreatedAt: recordTime, LastActiveAt: recordTime},
 		"empty":   {},
 	} {
@@ -47,7 +37,7 @@ func TestRoundTrip(t *testing.T) {
 // Every cut of a record, a record with bytes after its end and one of another format are
 // errors, not panics or half-read sessions.
 func TestCorrupt(t *testing.T) {
-	s := fullSession()
+	s := storetest.FullSession(recordTime)
 	rec := Encode(&s)
 	for n := range len(rec) {
 		if _, err := Decode(rec[:n]); err == nil {
@@ -75,7 +65,7 @@ func TestCorrupt(t *testing.T) {
 }
 
 func TestSetLastActive(t *testing.T) {
-	live := fullSession()
+	live := storetest.FullSession(recordTime)
 	live.EndedAt, live.EndReason = time.Time{}, ""
 	rec := Encode(&live)
 
@@ -99,7 +89,7 @@ func TestSetLastActive(t *testing.T) {
 		t.Fatalf("touched record decodes to %+v, want %+v", got, want)
 	}
 
-	ended := fullSession()
+	ended := storetest.FullSession(recordTime)
 	if Touches(Encode(&ended), ended.LastActiveAt.Add(time.Hour)) {
 		t.Fatal("activity touches an ended record")
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -823,6 +824,20 @@ func testListUsers(t *testing.T, st store.Store) {
 	}
 	if got, err := st.ListUsers(ctx, "nobody", "", 10, idle, now); err != nil || len(got) != 0 {
 		t.Errorf("unknown tenant: %+v, %v; want none", got, err)
+	}
+}
+
+// FullSession is an ended session with every field set (a long User-Agent, a non-ASCII
+// location), for tests of how a store encodes sessions: created at at, last active a minute
+// later, ended an hour later.
+func FullSession(at time.Time) store.Session {
+	return store.Session{
+		TenantID: "acme", UserID: "alice", ID: "s1",
+		CreatedAt: at, LastActiveAt: at.Add(time.Minute), EndedAt: at.Add(time.Hour),
+		IP: "2001:db8::1", UserAgent: strings.Repeat("Mozilla/5.0 ", 40),
+		Device:    store.Device{Browser: "Firefox", OS: "Linux", Type: "desktop"},
+		Location:  &store.Location{Country: "Österreich", City: "Wien"},
+		EndReason: store.ReasonRevoked,
 	}
 }
 
