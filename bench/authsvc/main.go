@@ -1,9 +1,9 @@
 // Command authsvc is the forward_auth service of the load harness: what users deploy when their
-// gateway has no session support. Every request's JWT is verified with jwx (RS256 against a JWKS file,
-// or HS256 with a shared secret), its session is
-// looked up in an in-memory map of live sessions (created on first sight, as sessiongate does)
-// and its last activity recorded; the answer is 200 with X-User-Id, X-Tenant-Id and
-// X-Session-Id, which forward_auth copies onto the proxied request, or 401.
+// gateway has no session support. Every request's JWT is verified with jwx (RS256 against a
+// JWKS file, or HS256 with a shared secret), its session is looked up in an in-memory map of
+// live sessions (created on first sight, as sessiongate does) and its last activity recorded;
+// the answer is 200 with X-User-Id, X-Tenant-Id and X-Session-Id, which forward_auth copies
+// onto the proxied request, or 401.
 //
 // It is deliberately lean, with no token cache: a map lookup and a jwx verification are the
 // least such a service does per request.
