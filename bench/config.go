@@ -96,8 +96,8 @@ func (c *caddyConfig) gate(kind string) string {
 
 // redisSupported runs `caddy adapt` on a site with `store redis`: the redis store is newer
 // than the harness, and the Caddyfile parser is what says whether this binary has it.
-func redisSupported(caddy, dir string, env []string) (bool, string) {
-	c := caddyConfig{RedisPort: 1, Keys: "hmac_secret " + benchSecret}
+func redisSupported(caddy, dir, keys string, env []string) (bool, string) {
+	c := caddyConfig{RedisPort: 1, Keys: keys}
 	cfg := fmt.Sprintf("{\n\tadmin off\n}\nhttp://127.0.0.1:1 {\n%s\trespond ok\n}\n", c.gate("redis"))
 	path := filepath.Join(dir, "redis-probe.Caddyfile")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {

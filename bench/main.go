@@ -229,7 +229,7 @@ func (h *harness) chooseSetups() error {
 			continue
 		}
 		if s.Key == "F" {
-			if ok, why := redisSupported(h.caddyBin, h.work, h.ps.env); !ok {
+			if ok, why := redisSupported(h.caddyBin, h.work, h.signer.gateKeys, h.ps.env); !ok {
 				h.notes = append(h.notes, "F (sessiongate redis) skipped: this binary's Caddyfile does not accept `store redis` ("+why+").")
 				continue
 			}
@@ -278,7 +278,7 @@ func (h *harness) startServers(ctx context.Context) error {
 			return err
 		}
 	}
-	h.cfg.Keys, h.cfg.Dir, h.cfg.Setups = h.signer.gateKeys(), h.work, h.setups
+	h.cfg.Keys, h.cfg.Dir, h.cfg.Setups = h.signer.gateKeys, h.work, h.setups
 
 	up, err := h.ps.start("upstream", filepath.Join(h.work, "upstream"), "-listen", addr(h.cfg.UpstreamPort))
 	if err != nil {
@@ -289,7 +289,7 @@ func (h *harness) startServers(ctx context.Context) error {
 	}
 	h.others = append(h.others, up)
 	if h.has("C") {
-		args := append([]string{filepath.Join(h.work, "authsvc"), "-listen", addr(h.cfg.AuthPort)}, h.signer.authArgs()...)
+		args := append([]string{filepath.Join(h.work, "authsvc"), "-listen", addr(h.cfg.AuthPort)}, h.signer.authArgs...)
 		auth, err := h.ps.start("authsvc", args...)
 		if err != nil {
 			return err

@@ -25,9 +25,11 @@ const tokenTTL = 24 * time.Hour
 
 // signer signs the run's tokens and says how sessiongate and authsvc verify them.
 type signer struct {
-	alg  jwa.SignatureAlgorithm
-	key  any    // []byte for HS256; the private jwk.Key, with its kid, for RS256
-	jwks string // RS256: the file of the public key set that both verifiers read
+	alg      jwa.SignatureAlgorithm
+	key      any      // []byte for HS256; the private jwk.Key, with its kid, for RS256
+	gateKeys string   // the key material line of the sessiongate blocks
+	authArgs []string // authsvc's flags for the same keys
+	about    string   // the report's line on the tokens
 }
 
 // newSigner makes the keys of alg: HS256 uses benchSecret; RS256 a new 2048-bit RSA key,
@@ -35,7 +37,11 @@ type signer struct {
 func newSigner(alg, dir string) (*signer, error) {
 	switch alg {
 	case "HS256":
-		return &signer{alg: jwa.HS256, key: []byte(benchSecret)}, nil
+		return &signer{
+			alg: jwa.HS256, key: []byte(benchSecret),
+			gateKeys: "hmac_secret " + benchSecret, authArgs: []string{"-secret", benchSecret},
+			about: "HS256 with one shared secret: sessiongate's `hmac_secret`, authsvc's `-secret`",
+		}, nil
 	case "RS256":
 		raw, err := rsa.GenerateKey(rand.Reader, 2048)
 		if err != nil {
@@ -67,33 +73,13 @@ func newSigner(alg, dir string) (*signer, error) {
 		if err := os.WriteFile(path, doc, 0o600); err != nil {
 			return nil, err
 		}
-		return &signer{alg: jwa.RS256, key: priv, jwks: path}, nil
+		return &signer{
+			alg: jwa.RS256, key: priv,
+			gateKeys: "jwks_file " + path, authArgs: []string{"-jwks", path},
+			about: "RS256 (2048-bit RSA, `kid` in the header), verified against a JWKS file: sessiongate's `jwks_file`, authsvc's `-jwks`",
+		}, nil
 	}
 	return nil, fmt.Errorf("unknown -alg %q (want RS256 or HS256)", alg)
-}
-
-// gateKeys is the key material line of the sessiongate blocks.
-func (s *signer) gateKeys() string {
-	if s.jwks != "" {
-		return "jwks_file " + s.jwks
-	}
-	return "hmac_secret " + benchSecret
-}
-
-// authArgs are authsvc's flags for the same keys.
-func (s *signer) authArgs() []string {
-	if s.jwks != "" {
-		return []string{"-jwks", s.jwks}
-	}
-	return []string{"-secret", benchSecret}
-}
-
-// describe is the report's line on the tokens.
-func (s *signer) describe() string {
-	if s.jwks != "" {
-		return "RS256 (2048-bit RSA, `kid` in the header), verified against a JWKS file: sessiongate's `jwks_file`, authsvc's `-jwks`"
-	}
-	return "HS256 with one shared secret: sessiongate's `hmac_secret`, authsvc's `-secret`"
 }
 
 // mint is a token for user in tenant with session sid.
