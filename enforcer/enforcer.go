@@ -71,11 +71,7 @@ func New(cfg Config, tracker *Tracker) (*Enforcer, error) {
 	if err := ValidatePolicy(&cfg.DefaultPolicy); err != nil {
 		return nil, fmt.Errorf("default policy: %w", err)
 	}
-	v, err := newVerifier(keys, &cfg, tracker.now)
-	if err != nil {
-		return nil, err
-	}
-	return &Enforcer{verifier: v, tracker: tracker, defaults: cfg.DefaultPolicy, locate: cfg.Locate}, nil
+	return &Enforcer{verifier: newVerifier(keys, &cfg, tracker.now), tracker: tracker, defaults: cfg.DefaultPolicy, locate: cfg.Locate}, nil
 }
 
 func newKeys(cfg *Config, now func() time.Time) (keyProvider, error) {

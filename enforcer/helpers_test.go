@@ -326,15 +326,17 @@ func (e *env) expect(token, want string) Verdict {
 
 // settle makes every cache fill made so far visible (ristretto sets are asynchronous).
 func (e *env) settle() {
-	e.enf.verifier.cache.Wait()
 	e.tr.sessions.Wait()
 	e.tr.policies.Wait()
 }
 
 // tokenCached reports whether token is in the verifier's cache.
-func (e *env) tokenCached(token string) bool {
-	_, ok := e.enf.verifier.cache.Get(token)
-	return ok
+func (e *env) tokenCached(token string) bool { return e.cachedClaims(token) != nil }
+
+// cachedClaims returns the claims the verifier's cache holds for token, or nil.
+func (e *env) cachedClaims(token string) *Claims {
+	tc := e.enf.verifier.cache
+	return tc.get(tc.hash(token))
 }
 
 func (e *env) sessionCached(tenant, id string) bool {

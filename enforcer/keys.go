@@ -30,7 +30,7 @@ type keyProvider interface {
 	// keySet names the key set in use at now; it changes when a different set replaces it,
 	// and a token verified under another set must be verified again. It also starts a
 	// refresh that is due, so that a set is refreshed even while every token is cached.
-	keySet(now time.Time) uint64
+	keySet(now time.Time) uint32
 }
 
 // hmacKeys verifies HS256/HS384/HS512 with one shared secret.
@@ -38,7 +38,7 @@ type hmacKeys struct{ secret []byte }
 
 func (hmacKeys) ready(context.Context) error { return nil }
 
-func (hmacKeys) keySet(time.Time) uint64 { return 0 } // the secret changes only with the config
+func (hmacKeys) keySet(time.Time) uint32 { return 0 } // the secret changes only with the config
 
 func (h hmacKeys) FetchKeys(_ context.Context, sink jws.KeySink, sig *jws.Signature, _ *jws.Message) error {
 	switch alg := sig.ProtectedHeaders().Algorithm(); alg {
@@ -135,7 +135,7 @@ func parseJWKS(data []byte) (jwk.Set, error) {
 
 func (fileKeys) ready(context.Context) error { return nil }
 
-func (fileKeys) keySet(time.Time) uint64 { return 0 } // read once per config
+func (fileKeys) keySet(time.Time) uint32 { return 0 } // read once per config
 
 func (f fileKeys) FetchKeys(_ context.Context, sink jws.KeySink, sig *jws.Signature, _ *jws.Message) error {
 	offerKeys(f.set, sink, sig)
@@ -157,7 +157,7 @@ type urlKeys struct {
 	set       atomic.Pointer[jwk.Set] // the last good set
 	loadedAt  atomic.Int64            // unix nanoseconds of the last good fetch
 	attemptAt atomic.Int64            // unix nanoseconds of the last attempt, good or bad
-	gen       atomic.Uint64           // bumped when a set different from the last replaces it
+	gen       atomic.Uint32           // bumped when a set different from the last replaces it
 	lastDoc   []byte                  // the last good set's document; under mu
 
 	mu     sync.Mutex
@@ -274,7 +274,7 @@ func (u *urlKeys) refreshIfDue(now time.Time) {
 	}
 }
 
-func (u *urlKeys) keySet(now time.Time) uint64 {
+func (u *urlKeys) keySet(now time.Time) uint32 {
 	u.refreshIfDue(now)
 	return u.gen.Load()
 }

@@ -4,15 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
-	"github.com/dgraph-io/ristretto/v2"
 	"github.com/lestrrat-go/jwx/v2/jwt"
 )
 
@@ -20,7 +17,7 @@ import (
 const MaxTokenBytes = 8 << 10
 
 // Claims is what a verified token says. A *Claims is shared by every request that presents
-// the same token; it is never modified after verification.
+// the same token; once verified, only the token cache's hit mark changes.
 type Claims struct {
 	// UserID, TenantID and SessionID share one allocation with the session key.
 	UserID    string
@@ -32,7 +29,12 @@ type Claims struct {
 	// Times in unix nanoseconds, which keep a cached entry small.
 	issuedAt int64 // 0 when the token has no iat
 	expiry   int64
-	keySet   uint64 // the key set that verified the signature (keyProvider.keySet)
+	keySet   uint32 // the key set that verified the signature (keyProvider.keySet)
+
+	// hit is set by the token cache's first hit since its set's last fill looked (tokenCache).
+	hit atomic.Uint32
+	// tokenHash is the token's keyed hash, which the token cache checks (tokenCache).
+	tokenHash uint64
 
 	sessionKey string // the session's cache key
 
@@ -107,11 +109,9 @@ type verifier struct {
 	leeway   time.Duration
 	names    ClaimNames
 	now      func() time.Time
-	// Only tokens that verified are cached, so garbage cannot push good entries out. The
-	// cache keeps no token, only two 64-bit hashes of it: xxhash as the key and, as
-	// ristretto's conflict check, maphash under a seed drawn at start. A different token
-	// would have to match both, one of them keyed by a secret it cannot learn.
-	cache *ristretto.Cache[string, *Claims]
+	// Only tokens that verified are cached, so garbage cannot push good entries out. nil
+	// once closed.
+	cache *tokenCache
 	perms permissionSets
 	// life keeps close from racing requests still in flight; once closed, every token is
 	// verified afresh.
@@ -119,29 +119,15 @@ type verifier struct {
 	closed bool
 }
 
-func newVerifier(keys keyProvider, cfg *Config, now func() time.Time) (*verifier, error) {
+func newVerifier(keys keyProvider, cfg *Config, now func() time.Time) *verifier {
 	size := cfg.TokenCacheSize
 	if size <= 0 {
 		size = 250_000
 	}
-	seed := maphash.MakeSeed()
-	c, err := ristretto.NewCache(&ristretto.Config[string, *Claims]{
-		NumCounters:        size * 10,
-		MaxCost:            size,
-		BufferItems:        64,
-		IgnoreInternalCost: true,
-		KeyToHash: func(token string) (uint64, uint64) {
-			// ristretto skips the conflict check for 0.
-			return xxhash.Sum64String(token), maphash.String(seed, token) | 1
-		},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("making token cache: %w", err)
-	}
 	return &verifier{
 		keys: keys, issuer: cfg.Issuer, audience: cfg.Audience, leeway: cfg.Leeway,
-		names: cfg.Claims.withDefaults(), now: now, cache: c,
-	}, nil
+		names: cfg.Claims.withDefaults(), now: now, cache: newTokenCache(size),
+	}
 }
 
 // verify returns the token's claims at now, from the cache when this exact token verified
@@ -157,7 +143,8 @@ func (v *verifier) verify(ctx context.Context, token string, now time.Time) (*Cl
 		return v.parse(ctx, token, now)
 	}
 	keySet := v.keys.keySet(now)
-	if c, ok := v.cache.Get(token); ok && c.keySet == keySet {
+	h1, h2 := v.cache.hash(token)
+	if c := v.cache.get(h1, h2); c != nil && c.keySet == keySet {
 		if now.UnixNano() >= c.expiry+int64(v.leeway) {
 			return nil, &tokenError{code: CodeTokenExpired, err: errors.New("token expired")}
 		}
@@ -168,9 +155,10 @@ func (v *verifier) verify(ctx context.Context, token string, now time.Time) (*Cl
 		return nil, err
 	}
 	c.keySet = keySet // read before parsing: a set replaced meanwhile makes it verify again
-	// No TTL: expiry is checked on every hit, against the injected clock, and an expired
-	// entry is one of the first the cache evicts, as it is never hit again.
-	v.cache.Set(token, c, 1)
+	c.tokenHash = h2
+	// Expiry is checked on every hit, against the injected clock; an expired entry is one
+	// of the first a fill replaces.
+	v.cache.put(h1, c, keySet, now.UnixNano()-int64(v.leeway))
 	return c, nil
 }
 
@@ -261,7 +249,7 @@ func (v *verifier) close() {
 	defer v.life.Unlock()
 	if !v.closed {
 		v.closed = true
-		v.cache.Close()
+		v.cache = nil
 	}
 }
 

@@ -119,8 +119,8 @@ func TestLinkedPolicyFollowsChanges(t *testing.T) {
 		e.expect(tok, "")
 		e.settle()
 	}
-	c, ok := e.enf.verifier.cache.Get(tok)
-	if !ok || c.live.Load() == nil || c.live.Load().policy.Load() == nil {
+	c := e.cachedClaims(tok)
+	if c == nil || c.live.Load() == nil || c.live.Load().policy.Load() == nil {
 		t.Fatal("the cached claims do not lead to their session and its policy")
 	}
 	shortenIdleElsewhere(t, e, st)
