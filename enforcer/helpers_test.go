@@ -335,7 +335,7 @@ func (e *env) tokenCached(token string) bool { return e.cachedClaims(token) != n
 
 // cachedClaims returns the claims the verifier's cache holds for token, or nil.
 func (e *env) cachedClaims(token string) *Claims {
-	tc := e.enf.verifier.cache
+	tc := e.enf.verifier.cache.Load()
 	return tc.get(tc.hash(token))
 }
 

@@ -110,13 +110,9 @@ type verifier struct {
 	names    ClaimNames
 	now      func() time.Time
 	// Only tokens that verified are cached, so garbage cannot push good entries out. nil
-	// once closed.
-	cache *tokenCache
+	// once closed: requests still in flight then verify every token afresh.
+	cache atomic.Pointer[tokenCache]
 	perms permissionSets
-	// life keeps close from racing requests still in flight; once closed, every token is
-	// verified afresh.
-	life   sync.RWMutex
-	closed bool
 }
 
 func newVerifier(keys keyProvider, cfg *Config, now func() time.Time) *verifier {
@@ -124,10 +120,12 @@ func newVerifier(keys keyProvider, cfg *Config, now func() time.Time) *verifier 
 	if size <= 0 {
 		size = 250_000
 	}
-	return &verifier{
+	v := &verifier{
 		keys: keys, issuer: cfg.Issuer, audience: cfg.Audience, leeway: cfg.Leeway,
-		names: cfg.Claims.withDefaults(), now: now, cache: newTokenCache(size),
+		names: cfg.Claims.withDefaults(), now: now,
 	}
+	v.cache.Store(newTokenCache(size))
+	return v
 }
 
 // verify returns the token's claims at now, from the cache when this exact token verified
@@ -137,14 +135,13 @@ func (v *verifier) verify(ctx context.Context, token string, now time.Time) (*Cl
 	if len(token) > MaxTokenBytes {
 		return nil, invalid("token is %d bytes, over the %d limit", len(token), MaxTokenBytes)
 	}
-	v.life.RLock()
-	defer v.life.RUnlock()
-	if v.closed {
+	cache := v.cache.Load()
+	if cache == nil {
 		return v.parse(ctx, token, now)
 	}
 	keySet := v.keys.keySet(now)
-	h1, h2 := v.cache.hash(token)
-	if c := v.cache.get(h1, h2); c != nil && c.keySet == keySet {
+	h1, h2 := cache.hash(token)
+	if c := cache.get(h1, h2); c != nil && c.keySet == keySet {
 		if now.UnixNano() >= c.expiry+int64(v.leeway) {
 			return nil, &tokenError{code: CodeTokenExpired, err: errors.New("token expired")}
 		}
@@ -158,7 +155,7 @@ func (v *verifier) verify(ctx context.Context, token string, now time.Time) (*Cl
 	c.tokenHash = h2
 	// Expiry is checked on every hit, against the injected clock; an expired entry is one
 	// of the first a fill replaces.
-	v.cache.put(h1, c, keySet, now.UnixNano()-int64(v.leeway))
+	cache.put(h1, c, keySet, now.UnixNano()-int64(v.leeway))
 	return c, nil
 }
 
@@ -244,14 +241,7 @@ func ValidID(s string) bool {
 	return true
 }
 
-func (v *verifier) close() {
-	v.life.Lock()
-	defer v.life.Unlock()
-	if !v.closed {
-		v.closed = true
-		v.cache = nil
-	}
-}
+func (v *verifier) close() { v.cache.Store(nil) }
 
 // maxPermissionSets bounds the distinct permission lists a verifier shares between tokens.
 const maxPermissionSets = 4096
