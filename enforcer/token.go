@@ -33,7 +33,7 @@ type Claims struct {
 
 	// hit is set by the token cache's first hit since its set's last fill looked (tokenCache).
 	hit atomic.Uint32
-	// tokenHash is the token's keyed hash, which the token cache checks (tokenCache).
+	// tokenHash is the token's second hash, which the token cache checks (tokenCache).
 	tokenHash uint64
 
 	sessionKey string // the session's cache key

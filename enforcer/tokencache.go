@@ -13,9 +13,10 @@ import (
 const tokenWays = 8
 
 // tokenCache holds the claims of verified tokens. It keeps no token, only two 64-bit hashes
-// of it: xxhash, which picks the set and tags the slot, and maphash under a seed drawn at
-// start, kept in the claims. A different token would have to match both, one of them keyed
-// by a secret it cannot learn.
+// of it: maphash under a seed drawn at start, which picks the set and tags the slot, and
+// xxhash, kept in the claims. A different token would have to match both, one of them keyed
+// by a secret it cannot learn; and as the set a token lands in depends on that secret too,
+// nobody can aim tokens at one set to push another user's out.
 //
 // It is set-associative: a token can only be in the tokenWays slots of the set its first hash
 // names. A lookup, on every request, reads the set's tags and claims pointers (two adjacent
@@ -51,9 +52,9 @@ func newTokenCache(size int64) *tokenCache {
 	return &tokenCache{seed: maphash.MakeSeed(), sets: make([]tokenSet, n), mask: n - 1}
 }
 
-// hash returns the token's two hashes.
+// hash returns the token's two hashes: h1 places it, h2 is kept in its claims.
 func (tc *tokenCache) hash(token string) (h1, h2 uint64) {
-	return xxhash.Sum64String(token), maphash.String(tc.seed, token)
+	return maphash.String(tc.seed, token), xxhash.Sum64String(token)
 }
 
 // get returns the claims cached for the token with hashes h1 and h2, or nil.
