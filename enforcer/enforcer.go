@@ -24,8 +24,9 @@ type Config struct {
 	Claims     ClaimNames
 	// DefaultPolicy applies to tenants that have not set their own.
 	DefaultPolicy store.Policy
-	// TokenCacheSize is how many verified tokens are cached. Default: 250000, as many as
-	// the sessions the tracker caches: a session is mostly used with one token at a time.
+	// TokenCacheSize is how many verified tokens the token table is sized for (it has at
+	// least twice as many slots; see tokenCache). Default: 250000, as many as the sessions
+	// the tracker caches: a session is mostly used with one token at a time.
 	TokenCacheSize int64
 	// Locate, when set, tells where a client IP is; it is asked once, when a session opens.
 	Locate func(ip string) *store.Location

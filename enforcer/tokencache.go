@@ -36,7 +36,7 @@ type tokenCache struct {
 }
 
 type tokenSet struct {
-	tags   [tokenWays]atomic.Uint64          // the xxhash of the token in each slot
+	tags   [tokenWays]atomic.Uint64          // the first (keyed) hash of the token in each slot
 	claims [tokenWays]atomic.Pointer[Claims] // nil for an empty slot
 }
 
