@@ -31,7 +31,8 @@ type Claims struct {
 	expiry   int64
 	keySet   uint32 // the key set that verified the signature (keyProvider.keySet)
 
-	// hit is set by the token cache's first hit since its set's last fill looked (tokenCache).
+	// hit marks claims the token cache found since a fill last passed over them: they get a
+	// second chance (tokenCache.put).
 	hit atomic.Uint32
 	// tokenHash is the token's second hash, which the token cache checks (tokenCache).
 	tokenHash uint64

@@ -20,19 +20,19 @@ const tokenWays = 8
 //
 // It is set-associative: a token can only be in the tokenWays slots of the set its first hash
 // names. A lookup, on every request, reads the set's tags and claims pointers (two adjacent
-// cache lines) and then the claims; it takes no lock, writes nothing but a claims' first hit
-// since the last fill of its set looked, and counts nothing. With many sessions in play these
-// lines are not in the CPU's caches, so each one a request reads costs it.
+// cache lines) and then the claims; it takes no lock, counts nothing, and writes only the
+// claims' hit mark, when it is not set already. With many sessions in play these lines are
+// not in the CPU's caches, so each one a request reads costs it.
 //
 // A fill, which follows a full verification, replaces within its set the same token, else an
 // empty slot, else claims that expired or were verified under another key set, else (a
 // second chance) claims not hit since the set's last fill, passing over, and clearing the
 // hit mark of, those hit since.
 type tokenCache struct {
-	seed  maphash.Seed
-	sets  []tokenSet
-	mask  uint64
-	locks [64]sync.Mutex // fills, by set index modulo 64
+	seed maphash.Seed
+	sets []tokenSet
+	mask uint64
+	mu   sync.Mutex // fills: each follows a full verification, so they are few
 }
 
 type tokenSet struct {
@@ -79,11 +79,9 @@ func (tc *tokenCache) get(h1, h2 uint64) *Claims {
 // put caches c, the claims of the token with first hash h1 (c.tokenHash is its second),
 // verified under keySet. Claims whose exp is at or before expiredBy are stale.
 func (tc *tokenCache) put(h1 uint64, c *Claims, keySet uint32, expiredBy int64) {
-	idx := h1 & tc.mask
-	s := &tc.sets[idx]
-	mu := &tc.locks[idx%uint64(len(tc.locks))]
-	mu.Lock()
-	defer mu.Unlock()
+	s := &tc.sets[h1&tc.mask]
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
 	victim, free := -1, -1
 	for i := range s.claims {
 		old := s.claims[i].Load()
