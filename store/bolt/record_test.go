@@ -16,10 +16,8 @@ import (
 	"github.com/sessiongate/sessiongate/store/storetest"
 )
 
-var recordTime = time.Date(2026, 11, 27, 10, 30, 15, 123456789, time.UTC)
-
 func TestTouchedRecord(t *testing.T) {
-	live := storetest.FullSession(recordTime)
+	live := storetest.FullSession()
 	live.EndedAt, live.EndReason = time.Time{}, ""
 	rec := record.Encode(&live)
 	orig := append([]byte(nil), rec...)
@@ -47,7 +45,7 @@ func TestTouchedRecord(t *testing.T) {
 			t.Fatalf("touching at %v, not after the last activity: changed %v, err %v", at, changed, err)
 		}
 	}
-	ended := storetest.FullSession(recordTime)
+	ended := storetest.FullSession()
 	if _, changed, err := touchedRecord(record.Encode(&ended), ended.LastActiveAt.Add(time.Hour)); changed || err != nil {
 		t.Fatalf("touching an ended session: changed %v, err %v", changed, err)
 	}
@@ -62,7 +60,7 @@ func TestJSONRecordsFromOlderFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	old := storetest.FullSession(recordTime)
+	old := storetest.FullSession()
 	old.EndedAt, old.EndReason = time.Time{}, ""
 	js, err := json.Marshal(old)
 	if err != nil {
@@ -129,7 +127,7 @@ func TestCorruptRecordIsAnError(t *testing.T) {
 	if _, err := s.Get(ctx, "acme", "s1"); err == nil || !strings.Contains(err.Error(), "acme/s1") {
 		t.Fatalf("Get of a corrupt record: %v", err)
 	}
-	err = s.Touch(ctx, []store.Touch{{TenantID: "acme", ID: "s1", At: recordTime}})
+	err = s.Touch(ctx, []store.Touch{{TenantID: "acme", ID: "s1", At: storetest.FixtureTime}})
 	if err == nil || !strings.Contains(err.Error(), "acme/s1") {
 		t.Fatalf("Touch of a corrupt record: %v", err)
 	}

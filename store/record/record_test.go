@@ -10,12 +10,10 @@ import (
 	"github.com/sessiongate/sessiongate/store/storetest"
 )
 
-var recordTime = time.Date(2026, 11, 27, 10, 30, 15, 123456789, time.UTC)
-
 func TestRoundTrip(t *testing.T) {
 	for name, s := range map[string]store.Session{
-		"full":    storetest.FullSession(recordTime),
-		"minimal": {TenantID: "t", UserID: "u", ID: "i", CreatedAt: recordTime, LastActiveAt: recordTime},
+		"full":    storetest.FullSession(),
+		"minimal": {TenantID: "t", UserID: "u", ID: "i", CreatedAt: storetest.FixtureTime, LastActiveAt: storetest.FixtureTime},
 		"empty":   {},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -37,7 +35,7 @@ func TestRoundTrip(t *testing.T) {
 // Every cut of a record, a record with bytes after its end and one of another format are
 // errors, not panics or half-read sessions.
 func TestCorrupt(t *testing.T) {
-	s := storetest.FullSession(recordTime)
+	s := storetest.FullSession()
 	rec := Encode(&s)
 	for n := range len(rec) {
 		if _, err := Decode(rec[:n]); err == nil {
@@ -65,7 +63,7 @@ func TestCorrupt(t *testing.T) {
 }
 
 func TestSetLastActive(t *testing.T) {
-	live := storetest.FullSession(recordTime)
+	live := storetest.FullSession()
 	live.EndedAt, live.EndReason = time.Time{}, ""
 	rec := Encode(&live)
 
@@ -89,7 +87,7 @@ func TestSetLastActive(t *testing.T) {
 		t.Fatalf("touched record decodes to %+v, want %+v", got, want)
 	}
 
-	ended := storetest.FullSession(recordTime)
+	ended := storetest.FullSession()
 	if Touches(Encode(&ended), ended.LastActiveAt.Add(time.Hour)) {
 		t.Fatal("activity touches an ended record")
 	}

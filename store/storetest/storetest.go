@@ -827,10 +827,15 @@ func testListUsers(t *testing.T, st store.Store) {
 	}
 }
 
+// FixtureTime is the time FullSession starts from: UTC with nanoseconds, so that a store that
+// loses either shows in a round trip.
+var FixtureTime = time.Date(2026, 11, 27, 10, 30, 15, 123456789, time.UTC)
+
 // FullSession is an ended session with every field set (a long User-Agent, a non-ASCII
-// location), for tests of how a store encodes sessions: created at at, last active a minute
-// later, ended an hour later.
-func FullSession(at time.Time) store.Session {
+// location), for tests of how a store encodes sessions: created at FixtureTime, last active a
+// minute later, ended an hour later.
+func FullSession() store.Session {
+	at := FixtureTime
 	return store.Session{
 		TenantID: "acme", UserID: "alice", ID: "s1",
 		CreatedAt: at, LastActiveAt: at.Add(time.Minute), EndedAt: at.Add(time.Hour),
