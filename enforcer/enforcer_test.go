@@ -747,10 +747,11 @@ type countingStore struct {
 
 	mu     sync.Mutex
 	writes map[string][]time.Time // session id -> clock time of each write
+	users  map[string]string      // session id -> the user its touches named
 }
 
 func newCountingStore(clk *fakeClock) *countingStore {
-	return &countingStore{Store: memory.New(), clk: clk, notify: make(chan struct{}, 1), writes: map[string][]time.Time{}}
+	return &countingStore{Store: memory.New(), clk: clk, notify: make(chan struct{}, 1), writes: map[string][]time.Time{}, users: map[string]string{}}
 }
 
 func (c *countingStore) Touch(ctx context.Context, touches []store.Touch) error {
@@ -758,6 +759,7 @@ func (c *countingStore) Touch(ctx context.Context, touches []store.Touch) error 
 	c.mu.Lock()
 	for _, t := range touches {
 		c.writes[t.ID] = append(c.writes[t.ID], now)
+		c.users[t.ID] = t.UserID
 	}
 	c.mu.Unlock()
 	err := c.Store.Touch(ctx, touches)
@@ -816,6 +818,13 @@ func checkStoredActivity(t *testing.T, e *env, cs *countingStore, want map[strin
 		must(t, err)
 		if !s.LastActiveAt.Equal(at) {
 			t.Errorf("session %s: stored last activity %s, want %s", id, s.LastActiveAt.Sub(clockStart), at.Sub(clockStart))
+		}
+		// The redis store finds a touched session by its user.
+		cs.mu.Lock()
+		user, touched := cs.users[id]
+		cs.mu.Unlock()
+		if touched && user != s.UserID {
+			t.Errorf("session %s of user %s: touched as user %q", id, s.UserID, user)
 		}
 	}
 }

@@ -356,7 +356,7 @@ func appendTouch(touches []store.Touch, ls *liveSession, now int64) []store.Touc
 	}
 	raiseTo(&ls.stored, at)
 	tenantID, id := ls.ids()
-	return append(touches, store.Touch{TenantID: tenantID, ID: id, At: time.Unix(0, at)})
+	return append(touches, store.Touch{TenantID: tenantID, UserID: ls.userID, ID: id, At: time.Unix(0, at)})
 }
 
 // intervalFor is the touch interval of sessions under policy p.

@@ -139,8 +139,11 @@ type EndUserRequest struct {
 // Touch raises a session's last activity.
 type Touch struct {
 	TenantID string
-	ID       string
-	At       time.Time
+	// UserID is the session's user, which a store may need to find the session: the redis
+	// store on a single server keys its records by user.
+	UserID string
+	ID     string
+	At     time.Time
 }
 
 // UserSummary is what a tenant's user listing shows of one user.

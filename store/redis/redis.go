@@ -33,7 +33,8 @@
 //	l{<tenant><user>}      set    ids of the user's live sessions
 //	c{<tenant><user>}      string the user's cut-off (timeKey)
 //	i<tenant><id>          string session pointer "<written at, unix ms>:<touch TTL, ms>:<user>":
-//	                              Get, End and Touch name a session without its user
+//	                              Get and End name a session without its user (and
+//	                              Touch does in a Cluster)
 //	p<tenant>              string the tenant's policy (JSON)
 //	u{<tenant>}            zset   users that may have live sessions (all scores 0: ListUsers pages
 //	                              through them in user id order)
@@ -555,7 +556,32 @@ func (s *Store) Touch(ctx context.Context, touches []store.Touch) error {
 	return nil
 }
 
+// touchChunk bounds the sessions of one touchManyScript call, which holds the server for its
+// whole run: 256 take it about a millisecond.
+const touchChunk = 256
+
+// touch writes the touches. One server (or Sentinel's master) takes them in scripts of
+// touchChunk sessions each, in one round trip. A Cluster takes one script per session, since
+// a session's pointer is in another slot than its record: first the pointers, to check each
+// session's user, then the scripts.
 func (s *Store) touch(ctx context.Context, touches []store.Touch) error {
+	if _, ok := s.client.(*goredis.ClusterClient); ok {
+		return s.touchEach(ctx, touches)
+	}
+	calls := make([]*scriptCall, 0, (len(touches)+touchChunk-1)/touchChunk)
+	for chunk := range slices.Chunk(touches, touchChunk) {
+		keys := make([]string, 0, 3*len(chunk))
+		args := make([]any, 0, len(chunk))
+		for _, t := range chunk {
+			keys = append(keys, s.recordKey(t.TenantID, t.UserID, t.ID), s.liveKey(t.TenantID, t.UserID), s.pointerKey(t.TenantID, t.ID))
+			args = append(args, timeKey(t.At))
+		}
+		calls = append(calls, &scriptCall{script: touchManyScript, keys: keys, args: args})
+	}
+	return s.runScripts(ctx, calls, nil)
+}
+
+func (s *Store) touchEach(ctx context.Context, touches []store.Touch) error {
 	pipe := s.client.Pipeline()
 	gets := make([]*goredis.StringCmd, len(touches))
 	for i, t := range touches {

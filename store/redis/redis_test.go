@@ -292,7 +292,7 @@ func calls(st *Store) map[string]func(context.Context) error {
 			return err
 		},
 		"Touch": func(ctx context.Context) error {
-			return st.Touch(ctx, []store.Touch{{TenantID: "t1", ID: "s1", At: t0.Add(time.Minute)}})
+			return st.Touch(ctx, []store.Touch{{TenantID: "t1", UserID: "u1", ID: "s1", At: t0.Add(time.Minute)}})
 		},
 		"GetPolicy":    func(ctx context.Context) error { _, err := st.GetPolicy(ctx, "t1"); return err },
 		"PutPolicy":    func(ctx context.Context) error { return st.PutPolicy(ctx, "t1", store.Policy{}) },
@@ -414,7 +414,7 @@ func TestTTLs(t *testing.T) {
 	for _, key := range []string{st.recordKey("t1", "u2", "idle"), st.liveKey("t1", "u2"), st.pointerKey("t1", "idle")} {
 		rc.PExpire(ctx, key, time.Minute)
 	}
-	if err := st.Touch(ctx, []store.Touch{{TenantID: "t1", ID: "idle", At: t0.Add(time.Minute)}}); err != nil {
+	if err := st.Touch(ctx, []store.Touch{{TenantID: "t1", UserID: "u2", ID: "idle", At: t0.Add(time.Minute)}}); err != nil {
 		t.Fatal(err)
 	}
 	between("touched session", pttl(st.recordKey("t1", "u2", "idle")), tomb+59*time.Minute, tomb+time.Hour)
@@ -627,7 +627,7 @@ func TestScriptsReloaded(t *testing.T) {
 		}
 	}
 	flush()
-	if err := st.Touch(ctx, []store.Touch{{TenantID: "t1", ID: "s1", At: t0.Add(time.Minute)}}); err != nil {
+	if err := st.Touch(ctx, []store.Touch{{TenantID: "t1", UserID: "u1", ID: "s1", At: t0.Add(time.Minute)}}); err != nil {
 		t.Fatal(err)
 	}
 	flush()

@@ -225,6 +225,29 @@ end
 return 0
 `)
 
+// touchManyScript is touchScript for many sessions at once, on a single server: it also
+// extends each touched session's pointer (a tombstone TTL past its record), which a Cluster
+// keeps in another slot.
+//
+// KEYS: per session, its record, its user's live set and its pointer. ARGV: per session, its
+// activity time.
+var touchManyScript = newScript(`
+for i = 1, #ARGV do
+  local rec = KEYS[3 * i - 2]
+  local f = redis.call('HMGET', rec, 'a', 'e', 'x', 'z')
+  if f[1] and not f[2] and earlier(f[1], ARGV[i]) then
+    redis.call('HSET', rec, 'a', ARGV[i])
+    local ttl = tonumber(f[3])
+    if ttl > 0 then
+      redis.call('PEXPIRE', rec, ttl)
+      redis.call('PEXPIRE', KEYS[3 * i - 1], ttl, 'GT')
+      redis.call('PEXPIRE', KEYS[3 * i], ttl + (tonumber(f[4]) or 0))
+    end
+  end
+end
+return 0
+`)
+
 // liveScript reads a user's live sessions in one round trip.
 //
 // KEYS: user's live set. ARGV: 1 record key prefix of the user. It returns their records.

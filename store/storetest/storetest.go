@@ -69,7 +69,7 @@ func RunPersistence(t *testing.T, open func(t *testing.T) store.Store) {
 		t.Fatal(err)
 	}
 	touched := t0.Add(4 * time.Minute)
-	if err := first.Touch(ctx, []store.Touch{{TenantID: "t1", ID: "live", At: touched}}); err != nil {
+	if err := first.Touch(ctx, []store.Touch{{TenantID: "t1", UserID: "u1", ID: "live", At: touched}}); err != nil {
 		t.Fatal(err)
 	}
 	policy := fullPolicy()
@@ -533,11 +533,11 @@ func testTouch(t *testing.T, st store.Store) {
 	}
 
 	err = st.Touch(ctx, []store.Touch{
-		{TenantID: "t1", ID: "a", At: t0.Add(5 * time.Minute)},
-		{TenantID: "t1", ID: "a", At: t0.Add(3 * time.Minute)}, // earlier: ignored
-		{TenantID: "t1", ID: "unknown", At: t0.Add(5 * time.Minute)},
-		{TenantID: "t2", ID: "a", At: t0.Add(5 * time.Minute)},
-		{TenantID: "t1", ID: "ended", At: t0.Add(10 * time.Minute)},
+		{TenantID: "t1", UserID: "u1", ID: "a", At: t0.Add(5 * time.Minute)},
+		{TenantID: "t1", UserID: "u1", ID: "a", At: t0.Add(3 * time.Minute)}, // earlier: ignored
+		{TenantID: "t1", UserID: "u1", ID: "unknown", At: t0.Add(5 * time.Minute)},
+		{TenantID: "t2", UserID: "u1", ID: "a", At: t0.Add(5 * time.Minute)},
+		{TenantID: "t1", UserID: "u1", ID: "ended", At: t0.Add(10 * time.Minute)},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -549,7 +549,7 @@ func testTouch(t *testing.T, st store.Store) {
 		t.Errorf("a touch created a session: Get error = %v, want ErrNotFound", err)
 	}
 
-	if err := st.Touch(ctx, []store.Touch{{TenantID: "t1", ID: "a", At: t0.Add(4 * time.Minute)}}); err != nil {
+	if err := st.Touch(ctx, []store.Touch{{TenantID: "t1", UserID: "u1", ID: "a", At: t0.Add(4 * time.Minute)}}); err != nil {
 		t.Fatal(err)
 	}
 	equalSession(t, get(t, st, "t1", "a"), a)
@@ -558,7 +558,7 @@ func testTouch(t *testing.T, st store.Store) {
 	for i := range 100 {
 		id := fmt.Sprintf("b%03d", i)
 		create(t, st, session("t1", "u2", id, t0), store.Policy{})
-		batch = append(batch, store.Touch{TenantID: "t1", ID: id, At: t0.Add(time.Duration(i+1) * time.Second)})
+		batch = append(batch, store.Touch{TenantID: "t1", UserID: "u2", ID: id, At: t0.Add(time.Duration(i+1) * time.Second)})
 	}
 	if err := st.Touch(ctx, batch); err != nil {
 		t.Fatal(err)
