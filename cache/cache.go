@@ -30,6 +30,8 @@ type Cache[V any] struct {
 	mu     sync.RWMutex // Fill holds it shared, Invalidate exclusively: no fill slips between them
 	gen    atomic.Uint64
 	closed bool // guarded by mu
+	// full is set once the cache has evicted or refused a value for room, and cleared by Purge.
+	full atomic.Bool
 }
 
 // New makes a cache that holds up to maxEntries values; onExit may be nil.
@@ -37,6 +39,8 @@ func New[V any](maxEntries int64, onExit func(V)) (*Cache[V], error) {
 	if maxEntries < 1 {
 		return nil, fmt.Errorf("cache size must be at least 1, got %d", maxEntries)
 	}
+	c := &Cache[V]{}
+	markFull := func(*ristretto.Item[V]) { c.full.Store(true) }
 	rc, err := ristretto.NewCache(&ristretto.Config[string, V]{
 		NumCounters:        maxEntries * 10,
 		MaxCost:            maxEntries,
@@ -45,12 +49,21 @@ func New[V any](maxEntries int64, onExit func(V)) (*Cache[V], error) {
 		// Hash strings directly: the generic default boxes the key into an interface.
 		KeyToHash: func(k string) (uint64, uint64) { return z.MemHashString(k), xxhash.Sum64String(k) },
 		OnExit:    onExit,
+		// Without expiry, ristretto evicts only for room (and when cleared, see Purge).
+		OnEvict:  markFull,
+		OnReject: markFull,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("making cache: %w", err)
 	}
-	return &Cache[V]{rc: rc}, nil
+	c.rc = rc
+	return c, nil
 }
+
+// Full reports whether the cache has evicted or refused a value for room since it was made or
+// last purged. Until it has, what decides between entries (how often each is looked up) has
+// nothing to decide, and a lookup made only to count one is wasted.
+func (c *Cache[V]) Full() bool { return c.full.Load() }
 
 // Get returns the cached value for key.
 func (c *Cache[V]) Get(key string) (V, bool) {
@@ -96,7 +109,8 @@ func (c *Cache[V]) Purge() {
 	c.mu.Lock()
 	c.gen.Add(1)
 	if !c.closed {
-		c.rc.Clear()
+		c.rc.Clear() // evicts every value, synchronously
+		c.full.Store(false)
 	}
 	c.mu.Unlock()
 }

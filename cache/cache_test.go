@@ -159,3 +159,37 @@ func TestOnExit(t *testing.T) {
 		t.Fatal("Close did not report the values it dropped")
 	}
 }
+
+// Full turns on once values are evicted or refused for room, not for invalidations, and off
+// with Purge.
+func TestFull(t *testing.T) {
+	c, err := New[int](100, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fill := func(from, to int) {
+		gen := c.Generation()
+		for i := from; i < to; i++ {
+			c.Fill(fmt.Sprintf("k%d", i), i, gen)
+		}
+		c.Wait()
+	}
+	fill(0, 50)
+	c.Invalidate("k1", "k2")
+	if c.Full() {
+		t.Fatal("Full with 48 of 100 entries used")
+	}
+	fill(50, 1000)
+	if !c.Full() {
+		t.Fatal("not Full after 1000 fills of a 100-entry cache")
+	}
+	c.Purge()
+	if c.Full() {
+		t.Fatal("still Full after Purge")
+	}
+	fill(0, 10)
+	if c.Full() {
+		t.Fatal("Full again with 10 entries after Purge")
+	}
+}

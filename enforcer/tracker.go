@@ -326,9 +326,11 @@ func (t *Tracker) touch(ls *liveSession, now time.Time) {
 		return
 	}
 	// Requests that reach the session through their claims do not look it up in the cache,
-	// whose eviction goes by how often entries are looked up: one lookup per touch interval
-	// tells it which sessions are in use.
-	t.sessions.Get(ls.key)
+	// whose eviction goes by how often entries are looked up: once the cache is full, one
+	// lookup per touch interval tells it which sessions are in use.
+	if t.sessions.Full() {
+		t.sessions.Get(ls.key)
+	}
 	t.mu.Lock()
 	if cur := t.dirty[ls.key]; cur != nil && cur != ls {
 		// Two requests that missed the cache together loaded two copies of the session. Its
