@@ -33,9 +33,11 @@ type Options struct {
 // Concurrent writes share transactions (see committer), so a burst of new sessions costs a
 // few fsyncs, not one each.
 type Store struct {
-	db         *bbolt.DB
-	writes     *committer
-	sweepBatch int // sessions decided per Sweep transaction
+	db        *bbolt.DB
+	writes    *committer
+	sweepSize int // sessions decided per Sweep transaction
+	act       journal
+	foldAfter int // journalled touches that make Touch fold them (journal.go)
 }
 
 // The file layout. Sessions and the index are nested per tenant so that any id is a valid key.
@@ -46,6 +48,7 @@ var (
 	bucketUsers    = []byte("users")    // <tenant> / <user id> / <session id> -> empty, live only
 	bucketCutoffs  = []byte("cutoffs")  // <tenant> / <user id> -> cut-off (time.MarshalBinary)
 	bucketPolicies = []byte("policies") // <tenant> -> policy record
+	// bucketActivity is the activity journal, in journal.go.
 )
 
 // defaultSweepBatch bounds how long a Sweep holds the write lock at a time.
@@ -67,7 +70,7 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("opening session store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bucketSessions, bucketUsers, bucketCutoffs, bucketPolicies} {
+		for _, name := range [][]byte{bucketSessions, bucketUsers, bucketCutoffs, bucketPolicies, bucketActivity} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -77,16 +80,20 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("opening session store %s: %w", path, err), db.Close())
 	}
-	return &Store{db: db, writes: &committer{db: db}, sweepBatch: defaultSweepBatch}, nil
+	s := &Store{db: db, writes: &committer{db: db}, sweepSize: defaultSweepBatch, foldAfter: defaultFoldAfter}
+	if err := s.loadJournal(); err != nil {
+		return nil, errors.Join(fmt.Errorf("opening session store %s: %w", path, err), db.Close())
+	}
+	return s, nil
 }
 
 // Get implements store.Store.
 func (s *Store) Get(_ context.Context, tenantID, id string) (store.Session, error) {
 	var sess store.Session
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.view(func(tx *bbolt.Tx) error {
 		var ok bool
 		var err error
-		sess, ok, err = getSession(tx, tenantID, id)
+		sess, ok, err = s.getSession(tx, tenantID, id)
 		if err == nil && !ok {
 			err = store.ErrNotFound
 		}
@@ -106,9 +113,9 @@ func (s *Store) Create(_ context.Context, req store.CreateRequest) (store.Create
 		sess.Location = &loc
 	}
 	var res store.CreateResult
-	err := s.writes.update(func(tx *bbolt.Tx) error {
+	err := s.update(func(tx *bbolt.Tx) error {
 		res = store.CreateResult{} // a write may run again
-		cur, ok, err := getSession(tx, sess.TenantID, sess.ID)
+		cur, ok, err := s.getSession(tx, sess.TenantID, sess.ID)
 		if err != nil || ok {
 			res.Session = cur
 			return err
@@ -122,7 +129,7 @@ func (s *Store) Create(_ context.Context, req store.CreateRequest) (store.Create
 			return nil
 		}
 
-		all, err := liveSessions(tx, sess.TenantID, sess.UserID)
+		all, err := s.liveSessions(tx, sess.TenantID, sess.UserID)
 		if err != nil {
 			return err
 		}
@@ -171,10 +178,10 @@ func (s *Store) Create(_ context.Context, req store.CreateRequest) (store.Create
 // End implements store.Store.
 func (s *Store) End(_ context.Context, tenantID, id, reason string, now time.Time) (store.Session, error) {
 	var sess store.Session
-	err := s.writes.update(func(tx *bbolt.Tx) error {
+	err := s.update(func(tx *bbolt.Tx) error {
 		var ok bool
 		var err error
-		sess, ok, err = getSession(tx, tenantID, id)
+		sess, ok, err = s.getSession(tx, tenantID, id)
 		switch {
 		case err != nil:
 			return err
@@ -194,14 +201,14 @@ func (s *Store) End(_ context.Context, tenantID, id, reason string, now time.Tim
 // EndUser implements store.Store.
 func (s *Store) EndUser(_ context.Context, tenantID, userID string, req store.EndUserRequest) ([]store.Session, error) {
 	var ended []store.Session
-	err := s.writes.update(func(tx *bbolt.Tx) error {
+	err := s.update(func(tx *bbolt.Tx) error {
 		ended = nil // a write may run again
 		if req.SetCutoff {
 			if err := raiseCutoff(tx, tenantID, userID, req.Now); err != nil {
 				return err
 			}
 		}
-		live, err := liveSessions(tx, tenantID, userID)
+		live, err := s.liveSessions(tx, tenantID, userID)
 		if err != nil {
 			return err
 		}
@@ -225,9 +232,9 @@ func (s *Store) EndUser(_ context.Context, tenantID, userID string, req store.En
 // ListUserSessions implements store.Store.
 func (s *Store) ListUserSessions(_ context.Context, tenantID, userID string) ([]store.Session, error) {
 	var live []store.Session
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.view(func(tx *bbolt.Tx) error {
 		var err error
-		live, err = liveSessions(tx, tenantID, userID)
+		live, err = s.liveSessions(tx, tenantID, userID)
 		return err
 	})
 	if err != nil {
@@ -241,7 +248,7 @@ func (s *Store) ListUserSessions(_ context.Context, tenantID, userID string) ([]
 // the sessions of the users it returns (and of users it skips for having none left).
 func (s *Store) ListUsers(_ context.Context, tenantID, after string, limit int, p store.Policy, now time.Time) ([]store.UserSummary, error) {
 	var out []store.UserSummary
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.view(func(tx *bbolt.Tx) error {
 		tb := tx.Bucket(bucketUsers).Bucket([]byte(tenantID))
 		if tb == nil {
 			return nil
@@ -252,7 +259,7 @@ func (s *Store) ListUsers(_ context.Context, tenantID, after string, limit int, 
 			k, _ = c.Next()
 		}
 		for ; k != nil && len(out) < limit; k, _ = c.Next() {
-			live, err := liveSessions(tx, tenantID, string(k))
+			live, err := s.liveSessions(tx, tenantID, string(k))
 			if err != nil {
 				return err
 			}
@@ -270,38 +277,6 @@ func (s *Store) ListUsers(_ context.Context, tenantID, after string, limit int, 
 		return nil, fmt.Errorf("listing users of tenant %s: %w", tenantID, err)
 	}
 	return out, nil
-}
-
-// Touch implements store.Store. The whole batch is one transaction: one fsync per flush.
-func (s *Store) Touch(_ context.Context, touches []store.Touch) error {
-	err := s.writes.update(func(tx *bbolt.Tx) error {
-		sessions := tx.Bucket(bucketSessions)
-		for _, t := range touches {
-			b := sessions.Bucket([]byte(t.TenantID))
-			if b == nil {
-				continue
-			}
-			id := []byte(t.ID)
-			v := b.Get(id)
-			if v == nil {
-				continue
-			}
-			rec, changed, err := touchedRecord(v, t.At)
-			if err != nil {
-				return fmt.Errorf("session %s/%s: %w", t.TenantID, t.ID, err)
-			}
-			if changed {
-				if err := b.Put(id, rec); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("touching %d sessions: %w", len(touches), err)
-	}
-	return nil
 }
 
 // GetPolicy implements store.Store.
@@ -324,7 +299,7 @@ func (s *Store) GetPolicy(_ context.Context, tenantID string) (store.Policy, err
 func (s *Store) PutPolicy(_ context.Context, tenantID string, p store.Policy) error {
 	v, err := json.Marshal(p)
 	if err == nil {
-		err = s.writes.update(func(tx *bbolt.Tx) error {
+		err = s.update(func(tx *bbolt.Tx) error {
 			return tx.Bucket(bucketPolicies).Put([]byte(tenantID), v)
 		})
 	}
@@ -336,7 +311,7 @@ func (s *Store) PutPolicy(_ context.Context, tenantID string, p store.Policy) er
 
 // DeletePolicy implements store.Store.
 func (s *Store) DeletePolicy(_ context.Context, tenantID string) error {
-	err := s.writes.update(func(tx *bbolt.Tx) error {
+	err := s.update(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketPolicies).Delete([]byte(tenantID))
 	})
 	if err != nil {
@@ -345,7 +320,7 @@ func (s *Store) DeletePolicy(_ context.Context, tenantID string) error {
 	return nil
 }
 
-// Sweep implements store.Store. It walks the sessions in key order, s.sweepBatch per write
+// Sweep implements store.Store. It walks the sessions in key order, s.sweepSize per write
 // transaction, so that requests can write between batches; ctx is checked between batches.
 func (s *Store) Sweep(ctx context.Context, now time.Time, decide func(*store.Session) (store.SweepAction, string)) (ended, purged int, err error) {
 	var pos sweepPos
@@ -355,8 +330,10 @@ func (s *Store) Sweep(ctx context.Context, now time.Time, decide func(*store.Ses
 		}
 		var batchEnded, batchPurged int
 		err := s.db.Update(func(tx *bbolt.Tx) error {
+			s.act.mu.RLock()
+			defer s.act.mu.RUnlock()
 			var err error
-			batchEnded, batchPurged, more, err = sweepBatch(tx, &pos, s.sweepBatch, now, decide)
+			batchEnded, batchPurged, more, err = s.sweepBatch(tx, &pos, s.sweepSize, now, decide)
 			return err
 		})
 		if err != nil {
@@ -381,7 +358,7 @@ type sweepPos struct{ tenant, id []byte }
 
 // sweepBatch decides on up to size sessions after pos, applies the decisions and moves pos.
 // more is false once the walk has reached the end.
-func sweepBatch(tx *bbolt.Tx, pos *sweepPos, size int, now time.Time, decide func(*store.Session) (store.SweepAction, string)) (ended, purged int, more bool, err error) {
+func (s *Store) sweepBatch(tx *bbolt.Tx, pos *sweepPos, size int, now time.Time, decide func(*store.Session) (store.SweepAction, string)) (ended, purged int, more bool, err error) {
 	type todo struct {
 		tenant, id string
 		action     store.SweepAction
@@ -409,6 +386,7 @@ func sweepBatch(tx *bbolt.Tx, pos *sweepPos, size int, now time.Time, decide fun
 			if err != nil {
 				return 0, 0, false, fmt.Errorf("session %s/%s: %w", tk, k, err)
 			}
+			s.act.overlay(&sess)
 			// Writes wait until the walk is done: bbolt cursors do not survive changes to their bucket.
 			if action, reason := decide(&sess); action != store.SweepKeep {
 				todos = append(todos, todo{string(tk), string(k), action, reason})
@@ -420,7 +398,7 @@ func sweepBatch(tx *bbolt.Tx, pos *sweepPos, size int, now time.Time, decide fun
 
 	for _, td := range todos {
 		// Read again: decide may have changed its copy, which must not be written.
-		sess, _, err := getSession(tx, td.tenant, td.id)
+		sess, _, err := s.getSession(tx, td.tenant, td.id)
 		if err != nil {
 			return 0, 0, false, err
 		}
@@ -445,8 +423,9 @@ func sweepBatch(tx *bbolt.Tx, pos *sweepPos, size int, now time.Time, decide fun
 	return ended, purged, decided == size, nil
 }
 
-// getSession reads a session; ok is false when there is none.
-func getSession(tx *bbolt.Tx, tenantID, id string) (sess store.Session, ok bool, err error) {
+// getSession reads a session, with its journalled activity; ok is false when there is none.
+// The caller holds the journal shared (view, update).
+func (s *Store) getSession(tx *bbolt.Tx, tenantID, id string) (sess store.Session, ok bool, err error) {
 	b := tx.Bucket(bucketSessions).Bucket([]byte(tenantID))
 	if b == nil {
 		return store.Session{}, false, nil
@@ -459,6 +438,7 @@ func getSession(tx *bbolt.Tx, tenantID, id string) (sess store.Session, ok bool,
 	if err != nil {
 		return store.Session{}, false, fmt.Errorf("session %s/%s: %w", tenantID, id, err)
 	}
+	s.act.overlay(&sess)
 	return sess, true, nil
 }
 
@@ -513,7 +493,7 @@ func dropFromIndex(tx *bbolt.Tx, sess *store.Session) error {
 }
 
 // liveSessions reads the user's live sessions through the index, in id order.
-func liveSessions(tx *bbolt.Tx, tenantID, userID string) ([]store.Session, error) {
+func (s *Store) liveSessions(tx *bbolt.Tx, tenantID, userID string) ([]store.Session, error) {
 	tb := tx.Bucket(bucketUsers).Bucket([]byte(tenantID))
 	if tb == nil {
 		return nil, nil
@@ -524,7 +504,7 @@ func liveSessions(tx *bbolt.Tx, tenantID, userID string) ([]store.Session, error
 	}
 	var live []store.Session
 	err := ub.ForEach(func(id, _ []byte) error {
-		sess, ok, err := getSession(tx, tenantID, string(id))
+		sess, ok, err := s.getSession(tx, tenantID, string(id))
 		if err == nil && !ok {
 			err = fmt.Errorf("index of user %s/%s names missing session %s", tenantID, userID, id)
 		}

@@ -47,7 +47,7 @@ func TestConformance(t *testing.T) {
 func TestConformanceSmallSweepBatches(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
 		s := open(t, filepath.Join(t.TempDir(), "sessions.db"))
-		s.sweepBatch = 2
+		s.sweepSize = 2
 		return s
 	})
 }
@@ -109,7 +109,7 @@ func TestOpenLocked(t *testing.T) {
 // keeping what that batch did.
 func TestSweepStopsBetweenBatches(t *testing.T) {
 	s := openTemp(t)
-	s.sweepBatch = 2
+	s.sweepSize = 2
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	for i := range 5 {
 		sess := store.Session{TenantID: "t1", UserID: "u1", ID: fmt.Sprintf("s%d", i), CreatedAt: now, LastActiveAt: now}

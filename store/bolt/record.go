@@ -25,6 +25,18 @@ func decodeSession(v []byte) (store.Session, error) {
 	return record.Decode(v)
 }
 
+// liveBefore reports whether the record v is of a live session last active before at.
+func liveBefore(v []byte, at time.Time) (bool, error) {
+	if record.HasHeader(v) {
+		return record.Touches(v, at), nil
+	}
+	s, err := decodeSession(v)
+	if err != nil {
+		return false, err
+	}
+	return !s.Ended() && at.After(s.LastActiveAt), nil
+}
+
 // touchedRecord is the record v with its last activity raised to at, and whether that
 // changed anything: an ended session, or one with later activity, is left as it is.
 func touchedRecord(v []byte, at time.Time) ([]byte, bool, error) {

@@ -52,7 +52,7 @@ func TestTouchedRecord(t *testing.T) {
 }
 
 // A file written before the binary records holds JSON ones: they are read as they are, and
-// rewritten in the binary layout when their session's activity is written.
+// rewritten in the binary layout when their session's activity is folded into the records.
 func TestJSONRecordsFromOlderFiles(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "old.db")
 	s, err := Open(path, Options{})
@@ -90,6 +90,9 @@ func TestJSONRecordsFromOlderFiles(t *testing.T) {
 
 	later := old.LastActiveAt.Add(time.Minute)
 	if err := s.Touch(ctx, []store.Touch{{TenantID: old.TenantID, ID: old.ID, At: later}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.fold(); err != nil {
 		t.Fatal(err)
 	}
 	var first byte

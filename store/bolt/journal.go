@@ -1,0 +1,335 @@
+package bolt
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/sessiongate/sessiongate/store"
+)
+
+// The activity journal. A session's record sits on a 4 KB page with a dozen others, and a
+// bbolt transaction rewrites every page it changes: writing a flush's activity into the
+// records of random sessions rewrites about one page per session. Touch instead appends the
+// flush's activity to the journal (bucketActivity, one value per flush, on the last page) and
+// keeps the latest journalled activity of each session in memory, which every read lays over
+// the record. Once the journal holds foldAfter touches, Touch folds it into the records,
+// walking the sessions in key order in transactions of foldChunk, so that sessions sharing a
+// page share its rewrite; then it empties the journal. Open reads the journal back.
+//
+// A fold deletes a session's in-memory activity once the record has it. A read transaction
+// that began before that record was written still needs it, so reads hold journal.mu shared
+// for their whole transaction (Store.view, Store.update) and the fold deletes under the
+// exclusive lock.
+
+var bucketActivity = []byte("activity") // <sequence, 8 bytes big-endian> -> a flush's touches
+
+const (
+	// defaultFoldAfter is how many journalled touches make Touch fold them into the records.
+	defaultFoldAfter = 50_000
+	// foldChunk bounds the sessions one fold transaction writes, so that other writes (new
+	// sessions) wait for a chunk, not for the whole fold.
+	foldChunk = 5_000
+)
+
+type activityKey struct{ tenant, id string }
+
+type journal struct {
+	// mu guards latest and pending. Reads hold it shared for their whole transaction; Touch
+	// raises entries and a fold deletes them under it exclusively.
+	mu      sync.RWMutex
+	latest  map[activityKey]int64 // the latest journalled activity (unix ns) not yet folded
+	pending int                   // touches in the journal: what makes Touch fold
+
+	folding sync.Mutex // one fold at a time
+}
+
+// overlay raises sess's last activity to what the journal holds for it, when sess is live.
+// The caller holds mu.
+func (j *journal) overlay(sess *store.Session) {
+	if sess.Ended() {
+		return
+	}
+	if at, ok := j.latest[activityKey{sess.TenantID, sess.ID}]; ok && at > sess.LastActiveAt.UnixNano() {
+		sess.LastActiveAt = time.Unix(0, at).UTC()
+	}
+}
+
+// journalled reports whether the journal has activity of the session at or after at. The
+// caller holds mu.
+func (j *journal) journalled(tenantID, id string, at time.Time) bool {
+	cur, ok := j.latest[activityKey{tenantID, id}]
+	return ok && cur >= at.UnixNano()
+}
+
+// raise records touches as journalled. The caller holds mu exclusively.
+func (j *journal) raise(touches []store.Touch) {
+	for _, t := range touches {
+		k := activityKey{t.TenantID, t.ID}
+		if at := t.At.UnixNano(); at > j.latest[k] {
+			j.latest[k] = at
+		}
+	}
+	j.pending += len(touches)
+}
+
+// encodeTouches is the journal value of touches: their count, then each touch's tenant and
+// session ids (length-prefixed) and time (unix ns).
+func encodeTouches(touches []store.Touch) []byte {
+	n := binary.MaxVarintLen64
+	for _, t := range touches {
+		n += 2*binary.MaxVarintLen64 + len(t.TenantID) + len(t.ID) + 8
+	}
+	v := binary.AppendUvarint(make([]byte, 0, n), uint64(len(touches)))
+	for _, t := range touches {
+		v = binary.AppendUvarint(v, uint64(len(t.TenantID)))
+		v = append(v, t.TenantID...)
+		v = binary.AppendUvarint(v, uint64(len(t.ID)))
+		v = append(v, t.ID...)
+		v = binary.BigEndian.AppendUint64(v, uint64(t.At.UnixNano()))
+	}
+	return v
+}
+
+var errJournalValue = errors.New("malformed activity journal value")
+
+// decodeTouches calls fn with each touch of a journal value (At in unix ns).
+func decodeTouches(v []byte, fn func(k activityKey, at int64)) error {
+	count, n := binary.Uvarint(v)
+	if n <= 0 {
+		return errJournalValue
+	}
+	v = v[n:]
+	str := func() (string, bool) {
+		l, n := binary.Uvarint(v)
+		if n <= 0 || uint64(len(v)-n) < l {
+			return "", false
+		}
+		s := string(v[n : n+int(l)])
+		v = v[n+int(l):]
+		return s, true
+	}
+	for range count {
+		tenant, ok1 := str()
+		id, ok2 := str()
+		if !ok1 || !ok2 || len(v) < 8 {
+			return errJournalValue
+		}
+		fn(activityKey{tenant, id}, int64(binary.BigEndian.Uint64(v)))
+		v = v[8:]
+	}
+	if len(v) != 0 {
+		return errJournalValue
+	}
+	return nil
+}
+
+// journalCount is how many touches a journal value holds.
+func journalCount(v []byte) int {
+	count, n := binary.Uvarint(v)
+	if n <= 0 {
+		return 0
+	}
+	return int(count)
+}
+
+// loadJournal reads the journal into memory (Open).
+func (s *Store) loadJournal() error {
+	s.act.latest = map[activityKey]int64{}
+	return s.db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketActivity).ForEach(func(k, v []byte) error {
+			err := decodeTouches(v, func(key activityKey, at int64) {
+				if at > s.act.latest[key] {
+					s.act.latest[key] = at
+				}
+				s.act.pending++
+			})
+			if err != nil {
+				return fmt.Errorf("activity journal entry %x: %w", k, err)
+			}
+			return nil
+		})
+	})
+}
+
+// view runs fn in a read transaction, holding the journal shared (see the top of this file).
+func (s *Store) view(fn func(*bbolt.Tx) error) error {
+	s.act.mu.RLock()
+	defer s.act.mu.RUnlock()
+	return s.db.View(fn)
+}
+
+// update runs fn in a grouped write transaction (committer), holding the journal shared.
+func (s *Store) update(fn func(*bbolt.Tx) error) error {
+	return s.writes.update(func(tx *bbolt.Tx) error {
+		s.act.mu.RLock()
+		defer s.act.mu.RUnlock()
+		return fn(tx)
+	})
+}
+
+// Touch implements store.Store. The touches of live sessions whose activity they raise go to
+// the journal, one value per call (one fsync); a call that brings the journal to foldAfter
+// touches then folds it.
+func (s *Store) Touch(_ context.Context, touches []store.Touch) error {
+	err := s.writes.update(func(tx *bbolt.Tx) error {
+		sessions := tx.Bucket(bucketSessions)
+		var raised []store.Touch
+		s.act.mu.RLock()
+		for _, t := range touches {
+			b := sessions.Bucket([]byte(t.TenantID))
+			if b == nil {
+				continue
+			}
+			v := b.Get([]byte(t.ID))
+			if v == nil {
+				continue
+			}
+			live, err := liveBefore(v, t.At)
+			if err != nil {
+				s.act.mu.RUnlock()
+				return fmt.Errorf("session %s/%s: %w", t.TenantID, t.ID, err)
+			}
+			if live && !s.act.journalled(t.TenantID, t.ID, t.At) {
+				raised = append(raised, t)
+			}
+		}
+		s.act.mu.RUnlock()
+		if len(raised) == 0 {
+			return nil
+		}
+		j := tx.Bucket(bucketActivity)
+		seq, err := j.NextSequence()
+		if err != nil {
+			return err
+		}
+		if err := j.Put(binary.BigEndian.AppendUint64(nil, seq), encodeTouches(raised)); err != nil {
+			return err
+		}
+		// Before the commit: a fold (whose own transactions wait for this one) must see what
+		// this transaction journals. Should the commit fail, reads show activity that was
+		// real but not written, and a later fold writes it.
+		s.act.mu.Lock()
+		s.act.raise(raised)
+		s.act.mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("touching %d sessions: %w", len(touches), err)
+	}
+	s.act.mu.RLock()
+	due := s.act.pending >= s.foldAfter
+	s.act.mu.RUnlock()
+	if due {
+		return s.fold()
+	}
+	return nil
+}
+
+// fold writes the journalled activity into the records and empties the journal of what it
+// wrote. Touches journalled meanwhile stay for the next fold.
+func (s *Store) fold() error {
+	if !s.act.folding.TryLock() {
+		return nil // another fold is at it
+	}
+	defer s.act.folding.Unlock()
+
+	// Every journal value up to upTo was committed after its touches reached latest, so
+	// the snapshot taken next holds them (or later activity of the same sessions).
+	var upTo uint64
+	if err := s.db.View(func(tx *bbolt.Tx) error {
+		upTo = tx.Bucket(bucketActivity).Sequence()
+		return nil
+	}); err != nil {
+		return fmt.Errorf("folding session activity: %w", err)
+	}
+	type entry struct {
+		key activityKey
+		at  int64
+	}
+	s.act.mu.RLock()
+	snap := make([]entry, 0, len(s.act.latest))
+	for k, at := range s.act.latest {
+		snap = append(snap, entry{k, at})
+	}
+	s.act.mu.RUnlock()
+	slices.SortFunc(snap, func(a, b entry) int {
+		return cmp.Or(cmp.Compare(a.key.tenant, b.key.tenant), cmp.Compare(a.key.id, b.key.id))
+	})
+
+	for chunk := range slices.Chunk(snap, foldChunk) {
+		err := s.writes.update(func(tx *bbolt.Tx) error {
+			sessions := tx.Bucket(bucketSessions)
+			for _, e := range chunk {
+				b := sessions.Bucket([]byte(e.key.tenant))
+				if b == nil {
+					continue
+				}
+				id := []byte(e.key.id)
+				v := b.Get(id)
+				if v == nil {
+					continue // purged since
+				}
+				rec, changed, err := touchedRecord(v, time.Unix(0, e.at))
+				if err != nil {
+					return fmt.Errorf("session %s/%s: %w", e.key.tenant, e.key.id, err)
+				}
+				if changed {
+					if err := b.Put(id, rec); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("folding session activity: %w", err)
+		}
+		// The records have it now; activity raised since stays.
+		s.act.mu.Lock()
+		for _, e := range chunk {
+			if s.act.latest[e.key] == e.at {
+				delete(s.act.latest, e.key)
+			}
+		}
+		s.act.mu.Unlock()
+	}
+
+	err := s.writes.update(func(tx *bbolt.Tx) error {
+		j := tx.Bucket(bucketActivity)
+		var done [][]byte
+		left := 0
+		err := j.ForEach(func(k, v []byte) error {
+			if binary.BigEndian.Uint64(k) <= upTo {
+				done = append(done, bytes.Clone(k))
+			} else {
+				left += journalCount(v)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range done {
+			if err := j.Delete(k); err != nil {
+				return err
+			}
+		}
+		s.act.mu.Lock()
+		s.act.pending = left
+		s.act.mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("folding session activity: emptying the journal: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,253 @@
+package bolt
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/sessiongate/sessiongate/store"
+	"github.com/sessiongate/sessiongate/store/storetest"
+)
+
+// TestConformanceFoldEveryTouch runs the suite with every Touch folded into the records at once.
+func TestConformanceFoldEveryTouch(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		s := open(t, filepath.Join(t.TempDir(), "sessions.db"))
+		s.foldAfter = 1
+		return s
+	})
+}
+
+var j0 = storetest.FixtureTime
+
+func liveSession(tenant, user, id string) store.Session {
+	return store.Session{TenantID: tenant, UserID: user, ID: id, CreatedAt: j0, LastActiveAt: j0, IP: "203.0.113.7"}
+}
+
+func mustCreate(t *testing.T, s *Store, sess store.Session, p store.Policy) {
+	t.Helper()
+	if _, err := s.Create(context.Background(), store.CreateRequest{Session: sess, Policy: p, Now: sess.CreatedAt, IssuedAt: sess.CreatedAt}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func touch(t *testing.T, s *Store, at time.Time, ids ...string) {
+	t.Helper()
+	var touches []store.Touch
+	for _, id := range ids {
+		touches = append(touches, store.Touch{TenantID: "t1", UserID: "u-" + id, ID: id, At: at})
+	}
+	if err := s.Touch(context.Background(), touches); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// recordActivity is the last activity in the session's record, without the journal.
+func recordActivity(t *testing.T, s *Store, id string) time.Time {
+	t.Helper()
+	var at time.Time
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		sess, err := decodeSession(tx.Bucket(bucketSessions).Bucket([]byte("t1")).Get([]byte(id)))
+		at = sess.LastActiveAt
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return at
+}
+
+func journalValues(t *testing.T, s *Store) int {
+	t.Helper()
+	n := 0
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		n = tx.Bucket(bucketActivity).Stats().KeyN
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func activity(t *testing.T, s *Store, id string) time.Time {
+	t.Helper()
+	sess, err := s.Get(context.Background(), "t1", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sess.LastActiveAt
+}
+
+// Touches go to the journal, which reads see; once it holds foldAfter touches they are
+// written into the records and the journal is emptied.
+func TestJournalFolds(t *testing.T) {
+	s := openTemp(t)
+	s.foldAfter = 3
+	for _, id := range []string{"a", "b", "c"} {
+		mustCreate(t, s, liveSession("t1", "u-"+id, id), store.Policy{})
+	}
+	at := j0.Add(time.Minute)
+	touch(t, s, at, "a")
+	if got := activity(t, s, "a"); !got.Equal(at) {
+		t.Errorf("journalled activity: Get says %v, want %v", got, at)
+	}
+	if got := recordActivity(t, s, "a"); !got.Equal(j0) {
+		t.Errorf("the record changed before the fold: %v", got)
+	}
+	if n := journalValues(t, s); n != 1 {
+		t.Errorf("journal holds %d values after one Touch, want 1", n)
+	}
+
+	touch(t, s, at, "a") // not later than the journal's: nothing to journal
+	if n := journalValues(t, s); n != 1 {
+		t.Errorf("journal holds %d values after a Touch that raised nothing, want 1", n)
+	}
+
+	touch(t, s, at.Add(time.Minute), "b", "c") // three touches journalled: fold
+	for id, want := range map[string]time.Time{"a": at, "b": at.Add(time.Minute), "c": at.Add(time.Minute)} {
+		if got := recordActivity(t, s, id); !got.Equal(want) {
+			t.Errorf("%s after the fold: record says %v, want %v", id, got, want)
+		}
+		if got := activity(t, s, id); !got.Equal(want) {
+			t.Errorf("%s after the fold: Get says %v, want %v", id, got, want)
+		}
+	}
+	if n := journalValues(t, s); n != 0 {
+		t.Errorf("journal holds %d values after the fold, want 0", n)
+	}
+	if len(s.act.latest) != 0 || s.act.pending != 0 {
+		t.Errorf("after the fold: %d sessions and %d touches left in memory", len(s.act.latest), s.act.pending)
+	}
+}
+
+// Journalled activity survives a restart, and every reader of sessions sees it: listings,
+// the sweep's decisions, a creation's idle check, and the record of a session that ends.
+func TestJournalIsReadEverywhere(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sessions.db")
+	s := open(t, path)
+	for _, id := range []string{"a", "b", "c"} {
+		mustCreate(t, s, liveSession("t1", "u-"+id, id), store.Policy{})
+	}
+	at := j0.Add(time.Hour)
+	touch(t, s, at, "a", "b", "c")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, path)
+	defer s.Close()
+	ctx := context.Background()
+
+	if got := activity(t, s, "a"); !got.Equal(at) {
+		t.Errorf("after a restart: Get says %v, want %v", got, at)
+	}
+	live, err := s.ListUserSessions(ctx, "t1", "u-a")
+	if err != nil || len(live) != 1 || !live[0].LastActiveAt.Equal(at) {
+		t.Errorf("ListUserSessions: %+v, %v", live, err)
+	}
+	users, err := s.ListUsers(ctx, "t1", "", 10, store.Policy{}, at)
+	if err != nil || len(users) != 3 || !users[0].LastActiveAt.Equal(at) {
+		t.Errorf("ListUsers: %+v, %v", users, err)
+	}
+	seen := map[string]time.Time{}
+	_, _, err = s.Sweep(ctx, at, func(sess *store.Session) (store.SweepAction, string) {
+		seen[sess.ID] = sess.LastActiveAt
+		return store.SweepKeep, ""
+	})
+	if err != nil || !seen["b"].Equal(at) {
+		t.Errorf("Sweep decided on b last active %v (err %v), want %v", seen["b"], err, at)
+	}
+
+	// b is idle under a 90-minute timeout by its record, not by its activity: a creation for
+	// its user keeps it.
+	idle := store.Policy{IdleTimeout: store.Timeout{Enabled: true, Duration: 90 * time.Minute}}
+	second := liveSession("t1", "u-b", "b2")
+	second.CreatedAt, second.LastActiveAt = j0.Add(2*time.Hour), j0.Add(2*time.Hour)
+	res, err := s.Create(ctx, store.CreateRequest{Session: second, Policy: idle, Now: second.CreatedAt, IssuedAt: second.CreatedAt})
+	if err != nil || len(res.Ended) != 0 {
+		t.Errorf("creation next to a journalled-active session ended %+v (err %v)", res.Ended, err)
+	}
+
+	ended, err := s.End(ctx, "t1", "c", store.ReasonRevoked, at.Add(time.Minute))
+	if err != nil || !ended.LastActiveAt.Equal(at) {
+		t.Errorf("End: last active %v (err %v), want %v", ended.LastActiveAt, err, at)
+	}
+	if got := recordActivity(t, s, "c"); !got.Equal(at) {
+		t.Errorf("the ended session's record says last active %v, want %v", got, at)
+	}
+	touch(t, s, at.Add(time.Hour), "c")
+	if got := activity(t, s, "c"); !got.Equal(at) {
+		t.Errorf("an ended session's activity moved to %v", got)
+	}
+}
+
+// Reads racing touches and folds never see a session's activity go back.
+func TestJournalReadsNeverGoBack(t *testing.T) {
+	s := openTemp(t)
+	s.foldAfter = 40
+	const sessions = 20
+	ids := make([]string, sessions)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("s%02d", i)
+		mustCreate(t, s, liveSession("t1", "u-"+ids[i], ids[i]), store.Policy{})
+	}
+	ctx := context.Background()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			last := map[string]time.Time{}
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				for _, id := range ids {
+					sess, err := s.Get(ctx, "t1", id)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if sess.LastActiveAt.Before(last[id]) {
+						t.Errorf("%s: last activity went back from %v to %v", id, last[id], sess.LastActiveAt)
+						return
+					}
+					last[id] = sess.LastActiveAt
+				}
+			}
+		})
+	}
+	// Each step touches half the sessions, from step%20 on, wrapping around.
+	touched := func(step, i int) bool { return (i-step%sessions+sessions)%sessions < sessions/2 }
+	for step := range 200 {
+		var some []string
+		for i, id := range ids {
+			if touched(step, i) {
+				some = append(some, id)
+			}
+		}
+		touch(t, s, j0.Add(time.Duration(step+1)*time.Second), some...)
+	}
+	close(stop)
+	wg.Wait()
+	if err := s.fold(); err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range ids {
+		var want time.Time
+		for step := range 200 {
+			if touched(step, i) {
+				want = j0.Add(time.Duration(step+1) * time.Second)
+			}
+		}
+		if got := recordActivity(t, s, id); !got.Equal(want) {
+			t.Errorf("%s: record says %v after the last fold, want %v", id, got, want)
+		}
+	}
+}
