@@ -40,16 +40,16 @@ func liveBefore(v []byte, at time.Time) (bool, error) {
 // touchedRecord is the record v with its last activity raised to at, and whether that
 // changed anything: an ended session, or one with later activity, is left as it is.
 func touchedRecord(v []byte, at time.Time) ([]byte, bool, error) {
-	if !record.HasHeader(v) {
+	if live, err := liveBefore(v, at); err != nil || !live {
+		return nil, false, err
+	}
+	if !record.HasHeader(v) { // JSON, from an older file: rewritten in the binary form
 		s, err := decodeSession(v)
-		if err != nil || s.Ended() || !at.After(s.LastActiveAt) {
+		if err != nil {
 			return nil, false, err
 		}
 		s.LastActiveAt = at
 		return record.Encode(&s), true, nil
-	}
-	if !record.Touches(v, at) {
-		return nil, false, nil
 	}
 	rec := append([]byte(nil), v...) // v is bbolt's memory, valid only for its transaction
 	record.SetLastActive(rec, at)
