@@ -426,11 +426,7 @@ func (s *Store) sweepBatch(tx *bbolt.Tx, pos *sweepPos, size int, now time.Time,
 // getSession reads a session, with its journalled activity; ok is false when there is none.
 // The caller holds the journal shared (view, update).
 func (s *Store) getSession(tx *bbolt.Tx, tenantID, id string) (sess store.Session, ok bool, err error) {
-	b := tx.Bucket(bucketSessions).Bucket([]byte(tenantID))
-	if b == nil {
-		return store.Session{}, false, nil
-	}
-	v := b.Get([]byte(id))
+	_, v := rawRecord(tx, tenantID, id)
 	if v == nil {
 		return store.Session{}, false, nil
 	}
@@ -440,6 +436,16 @@ func (s *Store) getSession(tx *bbolt.Tx, tenantID, id string) (sess store.Sessio
 	}
 	s.act.overlay(&sess)
 	return sess, true, nil
+}
+
+// rawRecord is the session's record as stored (bbolt's memory, valid for tx) and its tenant's
+// bucket; nil when there is none.
+func rawRecord(tx *bbolt.Tx, tenantID, id string) (*bbolt.Bucket, []byte) {
+	b := tx.Bucket(bucketSessions).Bucket([]byte(tenantID))
+	if b == nil {
+		return nil, nil
+	}
+	return b, b.Get([]byte(id))
 }
 
 // putSession writes the session record; the index is the caller's business.

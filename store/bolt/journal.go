@@ -70,15 +70,12 @@ func (j *journal) journalled(tenantID, id string, at time.Time) bool {
 	return ok && cur >= at.UnixNano()
 }
 
-// raise records touches as journalled. The caller holds mu exclusively.
-func (j *journal) raise(touches []store.Touch) {
-	for _, t := range touches {
-		k := activityKey{t.TenantID, t.ID}
-		if at := t.At.UnixNano(); at > j.latest[k] {
-			j.latest[k] = at
-		}
+// add counts one journalled touch. The caller holds mu exclusively (or, opening, alone).
+func (j *journal) add(k activityKey, at int64) {
+	if at > j.latest[k] {
+		j.latest[k] = at
 	}
-	j.pending += len(touches)
+	j.pending++
 }
 
 // encodeTouches is the journal value of touches: their count, then each touch's tenant and
@@ -146,13 +143,7 @@ func (s *Store) loadJournal() error {
 	s.act.latest = map[activityKey]int64{}
 	return s.db.View(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketActivity).ForEach(func(k, v []byte) error {
-			err := decodeTouches(v, func(key activityKey, at int64) {
-				if at > s.act.latest[key] {
-					s.act.latest[key] = at
-				}
-				s.act.pending++
-			})
-			if err != nil {
+			if err := decodeTouches(v, s.act.add); err != nil {
 				return fmt.Errorf("activity journal entry %x: %w", k, err)
 			}
 			return nil
@@ -181,30 +172,9 @@ func (s *Store) update(fn func(*bbolt.Tx) error) error {
 // touches then folds it.
 func (s *Store) Touch(_ context.Context, touches []store.Touch) error {
 	err := s.writes.update(func(tx *bbolt.Tx) error {
-		sessions := tx.Bucket(bucketSessions)
-		var raised []store.Touch
-		s.act.mu.RLock()
-		for _, t := range touches {
-			b := sessions.Bucket([]byte(t.TenantID))
-			if b == nil {
-				continue
-			}
-			v := b.Get([]byte(t.ID))
-			if v == nil {
-				continue
-			}
-			live, err := liveBefore(v, t.At)
-			if err != nil {
-				s.act.mu.RUnlock()
-				return fmt.Errorf("session %s/%s: %w", t.TenantID, t.ID, err)
-			}
-			if live && !s.act.journalled(t.TenantID, t.ID, t.At) {
-				raised = append(raised, t)
-			}
-		}
-		s.act.mu.RUnlock()
-		if len(raised) == 0 {
-			return nil
+		raised, err := s.raising(tx, touches)
+		if err != nil || len(raised) == 0 {
+			return err
 		}
 		j := tx.Bucket(bucketActivity)
 		seq, err := j.NextSequence()
@@ -218,7 +188,9 @@ func (s *Store) Touch(_ context.Context, touches []store.Touch) error {
 		// this transaction journals. Should the commit fail, reads show activity that was
 		// real but not written, and a later fold writes it.
 		s.act.mu.Lock()
-		s.act.raise(raised)
+		for _, t := range raised {
+			s.act.add(activityKey{t.TenantID, t.ID}, t.At.UnixNano())
+		}
 		s.act.mu.Unlock()
 		return nil
 	})
@@ -232,6 +204,28 @@ func (s *Store) Touch(_ context.Context, touches []store.Touch) error {
 		return s.fold()
 	}
 	return nil
+}
+
+// raising is the touches that raise the activity of a live session beyond its record and the
+// journal.
+func (s *Store) raising(tx *bbolt.Tx, touches []store.Touch) ([]store.Touch, error) {
+	s.act.mu.RLock()
+	defer s.act.mu.RUnlock()
+	var raised []store.Touch
+	for _, t := range touches {
+		_, v := rawRecord(tx, t.TenantID, t.ID)
+		if v == nil {
+			continue
+		}
+		live, err := liveBefore(v, t.At)
+		if err != nil {
+			return nil, fmt.Errorf("session %s/%s: %w", t.TenantID, t.ID, err)
+		}
+		if live && !s.act.journalled(t.TenantID, t.ID, t.At) {
+			raised = append(raised, t)
+		}
+	}
+	return raised, nil
 }
 
 // fold writes the journalled activity into the records and empties the journal of what it
@@ -267,14 +261,8 @@ func (s *Store) fold() error {
 
 	for chunk := range slices.Chunk(snap, foldChunk) {
 		err := s.writes.update(func(tx *bbolt.Tx) error {
-			sessions := tx.Bucket(bucketSessions)
 			for _, e := range chunk {
-				b := sessions.Bucket([]byte(e.key.tenant))
-				if b == nil {
-					continue
-				}
-				id := []byte(e.key.id)
-				v := b.Get(id)
+				b, v := rawRecord(tx, e.key.tenant, e.key.id)
 				if v == nil {
 					continue // purged since
 				}
@@ -283,7 +271,7 @@ func (s *Store) fold() error {
 					return fmt.Errorf("session %s/%s: %w", e.key.tenant, e.key.id, err)
 				}
 				if changed {
-					if err := b.Put(id, rec); err != nil {
+					if err := b.Put([]byte(e.key.id), rec); err != nil {
 						return err
 					}
 				}
