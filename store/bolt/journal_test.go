@@ -25,17 +25,6 @@ func TestConformanceFoldEveryTouch(t *testing.T) {
 
 var j0 = storetest.FixtureTime
 
-func liveSession(tenant, user, id string) store.Session {
-	return store.Session{TenantID: tenant, UserID: user, ID: id, CreatedAt: j0, LastActiveAt: j0, IP: "203.0.113.7"}
-}
-
-func mustCreate(t *testing.T, s *Store, sess store.Session, p store.Policy) {
-	t.Helper()
-	if _, err := s.Create(context.Background(), store.CreateRequest{Session: sess, Policy: p, Now: sess.CreatedAt, IssuedAt: sess.CreatedAt}); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func touch(t *testing.T, s *Store, at time.Time, ids ...string) {
 	t.Helper()
 	var touches []store.Touch
@@ -90,7 +79,7 @@ func TestJournalFolds(t *testing.T) {
 	s := openTemp(t)
 	s.foldAfter = 3
 	for _, id := range []string{"a", "b", "c"} {
-		mustCreate(t, s, liveSession("t1", "u-"+id, id), store.Policy{})
+		storetest.Create(t, s, storetest.Session("t1", "u-"+id, id, j0), store.Policy{})
 	}
 	at := j0.Add(time.Minute)
 	touch(t, s, at, "a")
@@ -132,7 +121,7 @@ func TestJournalIsReadEverywhere(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sessions.db")
 	s := open(t, path)
 	for _, id := range []string{"a", "b", "c"} {
-		mustCreate(t, s, liveSession("t1", "u-"+id, id), store.Policy{})
+		storetest.Create(t, s, storetest.Session("t1", "u-"+id, id, j0), store.Policy{})
 	}
 	at := j0.Add(time.Hour)
 	touch(t, s, at, "a", "b", "c")
@@ -166,11 +155,9 @@ func TestJournalIsReadEverywhere(t *testing.T) {
 	// b is idle under a 90-minute timeout by its record, not by its activity: a creation for
 	// its user keeps it.
 	idle := store.Policy{IdleTimeout: store.Timeout{Enabled: true, Duration: 90 * time.Minute}}
-	second := liveSession("t1", "u-b", "b2")
-	second.CreatedAt, second.LastActiveAt = j0.Add(2*time.Hour), j0.Add(2*time.Hour)
-	res, err := s.Create(ctx, store.CreateRequest{Session: second, Policy: idle, Now: second.CreatedAt, IssuedAt: second.CreatedAt})
-	if err != nil || len(res.Ended) != 0 {
-		t.Errorf("creation next to a journalled-active session ended %+v (err %v)", res.Ended, err)
+	res := storetest.Create(t, s, storetest.Session("t1", "u-b", "b2", j0.Add(2*time.Hour)), idle)
+	if len(res.Ended) != 0 {
+		t.Errorf("creation next to a journalled-active session ended %+v", res.Ended)
 	}
 
 	ended, err := s.End(ctx, "t1", "c", store.ReasonRevoked, at.Add(time.Minute))
@@ -194,7 +181,7 @@ func TestJournalReadsNeverGoBack(t *testing.T) {
 	ids := make([]string, sessions)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("s%02d", i)
-		mustCreate(t, s, liveSession("t1", "u-"+ids[i], ids[i]), store.Policy{})
+		storetest.Create(t, s, storetest.Session("t1", "u-"+ids[i], ids[i], j0), store.Policy{})
 	}
 	ctx := context.Background()
 	stop := make(chan struct{})

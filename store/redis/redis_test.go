@@ -131,10 +131,10 @@ func testWatch(t *testing.T, url string) {
 	f.waitState(t, true)
 
 	for _, s := range []store.Session{
-		session("t1", "u1", "ended", t0), session("t1", "u2", "a", t0), session("t1", "u2", "b", t0),
-		session("t1", "u3", "evicted", t0), session("t1", "u4", "swept", t0),
+		storetest.Session("t1", "u1", "ended", t0), storetest.Session("t1", "u2", "a", t0), storetest.Session("t1", "u2", "b", t0),
+		storetest.Session("t1", "u3", "evicted", t0), storetest.Session("t1", "u4", "swept", t0),
 	} {
-		create(t, writer, s, store.Policy{})
+		storetest.Create(t, writer, s, store.Policy{})
 	}
 	if _, err := writer.End(ctx, "t1", "ended", store.ReasonRevoked, t0); err != nil {
 		t.Fatal(err)
@@ -147,7 +147,7 @@ func testWatch(t *testing.T, url string) {
 	f.expect(t, store.Change{TenantID: "t1", SessionIDs: []string{"a", "b"}})
 
 	evict := store.Policy{MaxSessions: store.SessionLimit{Enabled: true, Max: 1, Strategy: store.StrategyEvictOldest}}
-	create(t, writer, session("t1", "u3", "newer", t0.Add(time.Minute)), evict)
+	storetest.Create(t, writer, storetest.Session("t1", "u3", "newer", t0.Add(time.Minute)), evict)
 	f.expect(t, store.Change{TenantID: "t1", SessionIDs: []string{"evicted"}})
 
 	if err := writer.PutPolicy(ctx, "t1", evict); err != nil {
@@ -193,7 +193,7 @@ func TestWatchReconnects(t *testing.T) {
 	f.waitState(t, false)
 	srv.Restart()
 	f.waitState(t, true)
-	create(t, writer, session("t1", "u1", "s1", t0), store.Policy{})
+	storetest.Create(t, writer, storetest.Session("t1", "u1", "s1", t0), store.Policy{})
 	if _, err := writer.End(t.Context(), "t1", "s1", store.ReasonRevoked, t0); err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +234,7 @@ func TestOutage(t *testing.T) {
 	srv := redistest.Start(t)
 	const timeout = 300 * time.Millisecond
 	st := open(t, srv.URL(), Options{Prefix: newPrefix(), Timeout: timeout})
-	create(t, st, session("t1", "u1", "s1", t0), store.Policy{})
+	storetest.Create(t, st, storetest.Session("t1", "u1", "s1", t0), store.Policy{})
 
 	for _, outage := range []struct {
 		name     string
@@ -271,7 +271,7 @@ func TestOutage(t *testing.T) {
 
 // calls makes one call of each method.
 func calls(st *Store) map[string]func(context.Context) error {
-	s := session("t1", "u1", "other", t0)
+	s := storetest.Session("t1", "u1", "other", t0)
 	return map[string]func(context.Context) error{
 		"Get": func(ctx context.Context) error { _, err := st.Get(ctx, "t1", "s1"); return err },
 		"Create": func(ctx context.Context) error {
@@ -313,8 +313,8 @@ func TestOpenWhileDown(t *testing.T) {
 		t.Errorf("Get while down: error = %v, want a store error", err)
 	}
 	srv.Restart()
-	s := session("t1", "u1", "s1", t0)
-	create(t, st, s, store.Policy{})
+	s := storetest.Session("t1", "u1", "s1", t0)
+	storetest.Create(t, st, s, store.Policy{})
 	if got, err := st.Get(t.Context(), "t1", "s1"); err != nil || got.ID != "s1" {
 		t.Errorf("Get after the restart = %+v, %v", got, err)
 	}
@@ -389,7 +389,7 @@ func TestTTLs(t *testing.T) {
 	}
 
 	// Without timeouts a live session does not expire; ended, it lasts a tombstone TTL.
-	create(t, st, session("t1", "u1", "plain", t0), store.Policy{})
+	storetest.Create(t, st, storetest.Session("t1", "u1", "plain", t0), store.Policy{})
 	if d := pttl(st.recordKey("t1", "u1", "plain")); d != -1 {
 		t.Errorf("live session without timeouts: TTL %v, want none", d)
 	}
@@ -407,7 +407,7 @@ func TestTTLs(t *testing.T) {
 	// With an idle timeout a live session lasts idle timeout + tombstone TTL past its last
 	// touch, and so does its live set; its pointer a tombstone TTL longer.
 	idle := store.Policy{IdleTimeout: store.Timeout{Enabled: true, Duration: time.Hour}}
-	create(t, st, session("t1", "u2", "idle", t0), idle)
+	storetest.Create(t, st, storetest.Session("t1", "u2", "idle", t0), idle)
 	between("idle session", pttl(st.recordKey("t1", "u2", "idle")), tomb+59*time.Minute, tomb+time.Hour)
 	between("live set", pttl(st.liveKey("t1", "u2")), tomb+59*time.Minute, tomb+time.Hour)
 	between("pointer", pttl(st.pointerKey("t1", "idle")), 2*tomb+59*time.Minute, 2*tomb+time.Hour)
@@ -423,7 +423,7 @@ func TestTTLs(t *testing.T) {
 
 	// A persistent session keeps its live set persistent; once it ends, the set expires with
 	// the other sessions.
-	create(t, st, session("t1", "u2", "persistent", t0), store.Policy{})
+	storetest.Create(t, st, storetest.Session("t1", "u2", "persistent", t0), store.Policy{})
 	if d := pttl(st.liveKey("t1", "u2")); d != -1 {
 		t.Errorf("live set with a persistent session: TTL %v, want none", d)
 	}
@@ -435,7 +435,7 @@ func TestTTLs(t *testing.T) {
 	// A force re-login longer than the tombstone TTL keeps the tombstone that long; a session
 	// with only a force re-login expires a tombstone TTL after it.
 	force := store.Policy{ForceRelogin: store.Timeout{Enabled: true, Duration: 3 * tomb}}
-	create(t, st, session("t1", "u3", "forced", t0), force)
+	storetest.Create(t, st, storetest.Session("t1", "u3", "forced", t0), force)
 	between("forced session", pttl(st.recordKey("t1", "u3", "forced")), 6*tomb-time.Minute, 6*tomb)
 	if _, err := st.EndUser(ctx, "t1", "u3", store.EndUserRequest{Reason: store.ReasonRevoked, Now: t0, SetCutoff: true}); err != nil {
 		t.Fatal(err)
@@ -444,9 +444,9 @@ func TestTTLs(t *testing.T) {
 	between("cut-off", pttl(st.cutoffKey("t1", "u3")), tomb-time.Minute, tomb)
 
 	// Sessions ended by Create (idle here) and by Sweep get their tombstone TTL too.
-	dead := session("t1", "u4", "dead", t0)
-	create(t, st, dead, idle)
-	create(t, st, session("t1", "u4", "fresh", t0.Add(2*time.Hour)), idle)
+	dead := storetest.Session("t1", "u4", "dead", t0)
+	storetest.Create(t, st, dead, idle)
+	storetest.Create(t, st, storetest.Session("t1", "u4", "fresh", t0.Add(2*time.Hour)), idle)
 	between("session ended by Create", pttl(st.recordKey("t1", "u4", "dead")), tomb-time.Minute, tomb)
 	if _, _, err := st.Sweep(ctx, t0, func(s *store.Session) (store.SweepAction, string) {
 		if s.ID == "fresh" {
@@ -469,11 +469,11 @@ func testKeyLayout(t *testing.T, url string) {
 	if st.recordKey("a:b", "c", "s") == st.recordKey("a", "b:c", "s") || st.pointerKey("a:b", "cs") == st.pointerKey("a", "b:cs") {
 		t.Fatal("keys collide")
 	}
-	one := session("a:b", "c", "s", t0)
-	two := session("a", "b:c", "s", t0.Add(time.Minute))
-	odd := session("{x}", "}{", "a}b{", t0) // braces where hash tags go
+	one := storetest.Session("a:b", "c", "s", t0)
+	two := storetest.Session("a", "b:c", "s", t0.Add(time.Minute))
+	odd := storetest.Session("{x}", "}{", "a}b{", t0) // braces where hash tags go
 	for _, s := range []store.Session{one, two, odd} {
-		if res := create(t, st, s, store.Policy{}); !res.Created {
+		if res := storetest.Create(t, st, s, store.Policy{}); !res.Created {
 			t.Fatalf("Create of %s/%s/%s = %+v, want Created", s.TenantID, s.UserID, s.ID, res)
 		}
 	}
@@ -494,8 +494,8 @@ func testKeyLayout(t *testing.T, url string) {
 	if got, err := st.Get(ctx, "a", "s"); err != nil || got.Ended() {
 		t.Errorf("the other user's session after EndUser = %+v, %v; want live", got, err)
 	}
-	late := session("a", "b:c", "late", t0.Add(2*time.Hour))
-	if res := create(t, st, late, store.Policy{}); !res.Created {
+	late := storetest.Session("a", "b:c", "late", t0.Add(2*time.Hour))
+	if res := storetest.Create(t, st, late, store.Policy{}); !res.Created {
 		t.Errorf("Create for the other user after the cut-off = %+v, want Created", res)
 	}
 	users, err := st.ListUsers(ctx, "a", "", 10, store.Policy{}, t0.Add(2*time.Hour))
@@ -515,14 +515,14 @@ func testSweepCleansUp(t *testing.T, url string) {
 	keep := func(*store.Session) (store.SweepAction, string) { return store.SweepKeep, "" }
 
 	// A refused creation leaves a pointer; u1 ends up with no live session.
-	create(t, st, session("t1", "u1", "first", t0), store.Policy{})
+	storetest.Create(t, st, storetest.Session("t1", "u1", "first", t0), store.Policy{})
 	if _, err := st.EndUser(ctx, "t1", "u1", store.EndUserRequest{Reason: store.ReasonRevoked, Now: t0, SetCutoff: true}); err != nil {
 		t.Fatal(err)
 	}
-	if res := createAt(t, st, session("t1", "u1", "refused", t0), store.Policy{}, t0.Add(-time.Second)); res.Refused != store.ReasonRevoked {
+	if res := storetest.CreateAt(t, st, storetest.Session("t1", "u1", "refused", t0), store.Policy{}, t0.Add(-time.Second)); res.Refused != store.ReasonRevoked {
 		t.Fatalf("Create before the cut-off = %+v, want refused", res)
 	}
-	create(t, st, session("t1", "u2", "live", t0), store.Policy{})
+	storetest.Create(t, st, storetest.Session("t1", "u2", "live", t0), store.Policy{})
 
 	exists := func(key string) bool {
 		t.Helper()
@@ -585,7 +585,7 @@ func testSweepCleansUp(t *testing.T, url string) {
 		t.Errorf("Get(live) after the sweep = %+v, %v", got, err)
 	}
 	// The id of a dropped pointer can be created again.
-	if res := create(t, st, session("t1", "u3", "refused", t0), store.Policy{}); !res.Created {
+	if res := storetest.Create(t, st, storetest.Session("t1", "u3", "refused", t0), store.Policy{}); !res.Created {
 		t.Errorf("Create of a dropped pointer's id = %+v, want Created", res)
 	}
 }
@@ -598,7 +598,7 @@ func TestSweepStopsBetweenBatches(t *testing.T) {
 	st.scanCount = 2
 	const n = 20
 	for i := range n {
-		create(t, st, session("t1", fmt.Sprintf("u%d", i), fmt.Sprintf("s%d", i), t0), store.Policy{})
+		storetest.Create(t, st, storetest.Session("t1", fmt.Sprintf("u%d", i), fmt.Sprintf("s%d", i), t0), store.Policy{})
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	decided := 0
@@ -619,7 +619,7 @@ func TestScriptsReloaded(t *testing.T) {
 	ctx := t.Context()
 	st := open(t, srv.URL(), Options{Prefix: newPrefix()})
 	rc := raw(t, srv.URL())
-	create(t, st, session("t1", "u1", "s1", t0), store.Policy{})
+	storetest.Create(t, st, storetest.Session("t1", "u1", "s1", t0), store.Policy{})
 	flush := func() {
 		t.Helper()
 		if err := rc.ScriptFlush(ctx).Err(); err != nil {
@@ -641,7 +641,7 @@ func TestScriptsReloaded(t *testing.T) {
 		t.Errorf("Sweep = %d ended, %v; want 1", ended, err)
 	}
 	flush()
-	if res := create(t, st, session("t1", "u1", "s2", t0), store.Policy{}); !res.Created {
+	if res := storetest.Create(t, st, storetest.Session("t1", "u1", "s2", t0), store.Policy{}); !res.Created {
 		t.Errorf("Create = %+v, want Created", res)
 	}
 }
@@ -723,25 +723,4 @@ func withTimeout(t *testing.T, d time.Duration, what string, fn func()) {
 	case <-time.After(d):
 		t.Fatalf("%s still running after %v", what, d)
 	}
-}
-
-func session(tenant, user, id string, at time.Time) store.Session {
-	return store.Session{
-		TenantID: tenant, UserID: user, ID: id, CreatedAt: at, LastActiveAt: at,
-		IP: "192.0.2.10", UserAgent: "test", Device: store.Device{Browser: "Firefox", OS: "Linux", Type: "desktop"},
-	}
-}
-
-func create(t *testing.T, st store.Store, s store.Session, p store.Policy) store.CreateResult {
-	t.Helper()
-	return createAt(t, st, s, p, s.CreatedAt)
-}
-
-func createAt(t *testing.T, st store.Store, s store.Session, p store.Policy, issuedAt time.Time) store.CreateResult {
-	t.Helper()
-	res, err := st.Create(t.Context(), store.CreateRequest{Session: s, Policy: p, IssuedAt: issuedAt, Now: s.CreatedAt})
-	if err != nil {
-		t.Fatalf("Create(%s, %s): %v", s.TenantID, s.ID, err)
-	}
-	return res
 }

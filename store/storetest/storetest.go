@@ -56,14 +56,14 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 func RunPersistence(t *testing.T, open func(t *testing.T) store.Store) {
 	ctx := t.Context()
 	first := open(t)
-	live := session("t1", "u1", "live", t0)
-	create(t, first, live, store.Policy{})
-	gone := session("t1", "u1", "gone", t0.Add(time.Minute))
-	create(t, first, gone, store.Policy{})
+	live := Session("t1", "u1", "live", t0)
+	Create(t, first, live, store.Policy{})
+	gone := Session("t1", "u1", "gone", t0.Add(time.Minute))
+	Create(t, first, gone, store.Policy{})
 	if _, err := first.End(ctx, "t1", "gone", store.ReasonRevoked, t0.Add(2*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	create(t, first, session("t1", "u2", "cut", t0), store.Policy{})
+	Create(t, first, Session("t1", "u2", "cut", t0), store.Policy{})
 	cutoff := t0.Add(3 * time.Minute)
 	if _, err := first.EndUser(ctx, "t1", "u2", store.EndUserRequest{Reason: store.ReasonRevoked, Now: cutoff, SetCutoff: true}); err != nil {
 		t.Fatal(err)
@@ -90,19 +90,19 @@ func RunPersistence(t *testing.T, open func(t *testing.T) store.Store) {
 	if err != nil || !reflect.DeepEqual(got, policy) {
 		t.Errorf("GetPolicy after reopen = %+v, %v; want %+v", got, err, policy)
 	}
-	late := session("t1", "u2", "late", cutoff.Add(time.Minute))
-	if res := createAt(t, second, late, store.Policy{}, cutoff.Add(-time.Second)); res.Refused != store.ReasonRevoked {
+	late := Session("t1", "u2", "late", cutoff.Add(time.Minute))
+	if res := CreateAt(t, second, late, store.Policy{}, cutoff.Add(-time.Second)); res.Refused != store.ReasonRevoked {
 		t.Errorf("Create before the cut-off after reopen: Refused = %q, want %q", res.Refused, store.ReasonRevoked)
 	}
 	// The user's live sessions must still be counted against the limit after a reopen.
 	limit := store.Policy{MaxSessions: store.SessionLimit{Enabled: true, Max: 1, Strategy: store.StrategyRejectNew}}
-	if res := create(t, second, session("t1", "u1", "second", t0.Add(5*time.Minute)), limit); res.Refused != store.RefusedLimit {
+	if res := Create(t, second, Session("t1", "u1", "second", t0.Add(5*time.Minute)), limit); res.Refused != store.RefusedLimit {
 		t.Errorf("Create over the limit after reopen: Refused = %q, want %q", res.Refused, store.RefusedLimit)
 	}
 }
 
 func testCreateGetRoundTrip(t *testing.T, st store.Store) {
-	full := session("t1", "u1", "with-location", t0)
+	full := Session("t1", "u1", "with-location", t0)
 	full.LastActiveAt = t0.Add(time.Second)
 	full.Location = &store.Location{Country: "FR", City: "Lyon"}
 	bare := store.Session{TenantID: "t1", UserID: "u1", ID: "bare", CreatedAt: t0, LastActiveAt: t0}
@@ -113,7 +113,7 @@ func testCreateGetRoundTrip(t *testing.T, st store.Store) {
 				loc := *want.Location
 				in.Location = &loc
 			}
-			res := create(t, st, in, store.Policy{})
+			res := Create(t, st, in, store.Policy{})
 			if !res.Created || res.Refused != "" || len(res.Ended) != 0 {
 				t.Fatalf("Create = %+v, want Created only", res)
 			}
@@ -135,7 +135,7 @@ func testCreateGetRoundTrip(t *testing.T, st store.Store) {
 }
 
 func testGetNotFound(t *testing.T, st store.Store) {
-	create(t, st, session("t1", "u1", "s1", t0), store.Policy{})
+	Create(t, st, Session("t1", "u1", "s1", t0), store.Policy{})
 	for _, tc := range []struct{ tenant, id string }{
 		{"t1", "unknown"},
 		{"t2", "s1"}, // (tenant, id) is the identity
@@ -148,11 +148,11 @@ func testGetNotFound(t *testing.T, st store.Store) {
 
 func testCreateExisting(t *testing.T, st store.Store) {
 	ctx := t.Context()
-	first := session("t1", "u1", "s1", t0)
-	create(t, st, first, store.Policy{})
-	again := session("t1", "u1", "s1", t0.Add(time.Minute))
+	first := Session("t1", "u1", "s1", t0)
+	Create(t, st, first, store.Policy{})
+	again := Session("t1", "u1", "s1", t0.Add(time.Minute))
 	again.IP = "198.51.100.7"
-	res := create(t, st, again, store.Policy{})
+	res := Create(t, st, again, store.Policy{})
 	if res.Created || res.Refused != "" {
 		t.Fatalf("Create of a live id = %+v, want the existing session", res)
 	}
@@ -163,7 +163,7 @@ func testCreateExisting(t *testing.T, st store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res = create(t, st, again, store.Policy{})
+	res = Create(t, st, again, store.Policy{})
 	if res.Created || res.Refused != "" {
 		t.Fatalf("Create of an ended id = %+v, want the ended session", res)
 	}
@@ -171,18 +171,18 @@ func testCreateExisting(t *testing.T, st store.Store) {
 	equalSessions(t, list(t, st, "t1", "u1"), nil)
 
 	// The same id in another tenant is another session.
-	if res := create(t, st, session("t2", "u1", "s1", t0), store.Policy{}); !res.Created {
+	if res := Create(t, st, Session("t2", "u1", "s1", t0), store.Policy{}); !res.Created {
 		t.Errorf("Create of s1 in t2 = %+v, want Created", res)
 	}
 
 	// A session kept live through a cut-off is returned, not refused.
-	kept := session("t1", "u2", "kept", t0)
-	create(t, st, kept, store.Policy{})
+	kept := Session("t1", "u2", "kept", t0)
+	Create(t, st, kept, store.Policy{})
 	cutoff := t0.Add(time.Hour)
 	if _, err := st.EndUser(ctx, "t1", "u2", store.EndUserRequest{Reason: store.ReasonRevoked, Now: cutoff, KeepID: "kept", SetCutoff: true}); err != nil {
 		t.Fatal(err)
 	}
-	res = createAt(t, st, kept, store.Policy{}, kept.CreatedAt)
+	res = CreateAt(t, st, kept, store.Policy{}, kept.CreatedAt)
 	if res.Created || res.Refused != "" {
 		t.Fatalf("Create of the kept id after a cut-off = %+v, want the existing session", res)
 	}
@@ -191,7 +191,7 @@ func testCreateExisting(t *testing.T, st store.Store) {
 
 func testCutoff(t *testing.T, st store.Store) {
 	ctx := t.Context()
-	create(t, st, session("t1", "u1", "old", t0), store.Policy{})
+	Create(t, st, Session("t1", "u1", "old", t0), store.Policy{})
 	cutoff := t0.Add(time.Hour)
 	if _, err := st.EndUser(ctx, "t1", "u1", store.EndUserRequest{Reason: store.ReasonRevoked, Now: cutoff, SetCutoff: true}); err != nil {
 		t.Fatal(err)
@@ -205,7 +205,7 @@ func testCutoff(t *testing.T, st store.Store) {
 		t.Fatal(err)
 	}
 	// EndUser without SetCutoff sets none.
-	create(t, st, session("t1", "u3", "u3-old", t0), store.Policy{})
+	Create(t, st, Session("t1", "u3", "u3-old", t0), store.Policy{})
 	if _, err := st.EndUser(ctx, "t1", "u3", store.EndUserRequest{Reason: store.ReasonRevoked, Now: cutoff}); err != nil {
 		t.Fatal(err)
 	}
@@ -227,8 +227,8 @@ func testCutoff(t *testing.T, st store.Store) {
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := session(tc.tenant, tc.user, fmt.Sprintf("new-%d", i), now)
-			res := createAt(t, st, s, store.Policy{}, tc.issuedAt)
+			s := Session(tc.tenant, tc.user, fmt.Sprintf("new-%d", i), now)
+			res := CreateAt(t, st, s, store.Policy{}, tc.issuedAt)
 			if tc.refused {
 				if res.Refused != store.ReasonRevoked || res.Created || !reflect.DeepEqual(res.Session, store.Session{}) {
 					t.Fatalf("Create = %+v, want Refused %q and no session", res, store.ReasonRevoked)
@@ -249,12 +249,12 @@ func testEvictOldest(t *testing.T, st store.Store) {
 	policy := limitPolicy(3, store.StrategyEvictOldest)
 	live := agedSessions(t, st, 3, policy)
 	// Sessions of other users and tenants do not count.
-	create(t, st, session("t1", "u2", "other-user", t0), policy)
-	create(t, st, session("t2", "u1", "other-tenant", t0), policy)
+	Create(t, st, Session("t1", "u2", "other-user", t0), policy)
+	Create(t, st, Session("t2", "u1", "other-tenant", t0), policy)
 
 	now := t0.Add(time.Hour)
-	fresh := session("t1", "u1", "fresh", now)
-	res := create(t, st, fresh, policy)
+	fresh := Session("t1", "u1", "fresh", now)
+	res := Create(t, st, fresh, policy)
 	if !res.Created {
 		t.Fatalf("Create = %+v, want Created", res)
 	}
@@ -263,16 +263,16 @@ func testEvictOldest(t *testing.T, st store.Store) {
 	equalSessions(t, res.Ended, []store.Session{oldest})
 	equalSession(t, get(t, st, "t1", oldest.ID), oldest)
 	equalSessions(t, list(t, st, "t1", "u1"), []store.Session{fresh, live[2], live[1]})
-	equalSessions(t, list(t, st, "t1", "u2"), []store.Session{session("t1", "u2", "other-user", t0)})
-	equalSessions(t, list(t, st, "t2", "u1"), []store.Session{session("t2", "u1", "other-tenant", t0)})
+	equalSessions(t, list(t, st, "t1", "u2"), []store.Session{Session("t1", "u2", "other-user", t0)})
+	equalSessions(t, list(t, st, "t2", "u1"), []store.Session{Session("t2", "u1", "other-tenant", t0)})
 }
 
 func testEvictOldestOverLimit(t *testing.T, st store.Store) {
 	live := agedSessions(t, st, 5, store.Policy{})
 	// The limit was lowered to 2 after the user had 5: only the newest stays next to the new one.
 	now := t0.Add(time.Hour)
-	fresh := session("t1", "u1", "fresh", now)
-	res := create(t, st, fresh, limitPolicy(2, store.StrategyEvictOldest))
+	fresh := Session("t1", "u1", "fresh", now)
+	res := Create(t, st, fresh, limitPolicy(2, store.StrategyEvictOldest))
 	if !res.Created {
 		t.Fatalf("Create = %+v, want Created", res)
 	}
@@ -289,7 +289,7 @@ func testRejectNew(t *testing.T, st store.Store) {
 	ctx := t.Context()
 	policy := limitPolicy(3, store.StrategyRejectNew)
 	live := agedSessions(t, st, 3, policy)
-	res := create(t, st, session("t1", "u1", "rejected", t0.Add(time.Hour)), policy)
+	res := Create(t, st, Session("t1", "u1", "rejected", t0.Add(time.Hour)), policy)
 	if res.Refused != store.RefusedLimit || res.Created || len(res.Ended) != 0 || !reflect.DeepEqual(res.Session, store.Session{}) {
 		t.Fatalf("Create over the limit = %+v, want Refused %q only", res, store.RefusedLimit)
 	}
@@ -299,8 +299,8 @@ func testRejectNew(t *testing.T, st store.Store) {
 	equalSessions(t, list(t, st, "t1", "u1"), []store.Session{live[2], live[1], live[0]})
 
 	// The limit is per (tenant, user).
-	for _, s := range []store.Session{session("t1", "u2", "other-user", t0), session("t2", "u1", "other-tenant", t0)} {
-		if res := create(t, st, s, policy); !res.Created {
+	for _, s := range []store.Session{Session("t1", "u2", "other-user", t0), Session("t2", "u1", "other-tenant", t0)} {
+		if res := Create(t, st, s, policy); !res.Created {
 			t.Errorf("Create of %s/%s = %+v, want Created", s.TenantID, s.ID, res)
 		}
 	}
@@ -308,7 +308,7 @@ func testRejectNew(t *testing.T, st store.Store) {
 	if _, err := st.End(ctx, "t1", live[0].ID, store.ReasonRevoked, t0.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if res := create(t, st, session("t1", "u1", "after-end", t0.Add(2*time.Hour)), policy); !res.Created {
+	if res := Create(t, st, Session("t1", "u1", "after-end", t0.Add(2*time.Hour)), policy); !res.Created {
 		t.Errorf("Create after an end = %+v, want Created", res)
 	}
 }
@@ -336,7 +336,7 @@ func testCreateEndsDeadSessions(t *testing.T, st store.Store) {
 		t.Run(tc.name, func(t *testing.T) {
 			user := fmt.Sprintf("u%d", i)
 			at := func(id string, created, lastActive time.Time) store.Session {
-				return withTimes(session("t1", user, user+"-"+id, now), created, lastActive)
+				return withTimes(Session("t1", user, user+"-"+id, now), created, lastActive)
 			}
 			sessions := map[string]store.Session{
 				"idle":    at("idle", now.Add(-2*time.Hour), now.Add(-30*time.Minute)),
@@ -347,11 +347,11 @@ func testCreateEndsDeadSessions(t *testing.T, st store.Store) {
 			}
 			want := map[string]string{"idle": store.ReasonIdleTimeout, "expired": store.ReasonExpired, "both": store.ReasonExpired, "fresh": tc.fresh}
 			for _, s := range sessions {
-				createAt(t, st, s, store.Policy{}, s.CreatedAt)
+				CreateAt(t, st, s, store.Policy{}, s.CreatedAt)
 			}
 			policy := base
 			policy.MaxSessions = tc.limit
-			res := create(t, st, session("t1", user, user+"-new", now), policy)
+			res := Create(t, st, Session("t1", user, user+"-new", now), policy)
 			if res.Refused != tc.refuse || res.Created != (tc.refuse == "") {
 				t.Fatalf("Create = %+v, want Refused %q", res, tc.refuse)
 			}
@@ -392,7 +392,7 @@ func ConcurrentCreate(t *testing.T, goroutines int, stores ...store.Store) {
 			var wg sync.WaitGroup
 			for i := range goroutines {
 				wg.Go(func() {
-					s := session("t1", strategy, fmt.Sprintf("%s-%02d", strategy, i), t0.Add(time.Duration(i)*time.Second))
+					s := Session("t1", strategy, fmt.Sprintf("%s-%02d", strategy, i), t0.Add(time.Duration(i)*time.Second))
 					results[i], errs[i] = stores[i%len(stores)].Create(t.Context(), request(s, policy, s.CreatedAt))
 				})
 			}
@@ -433,10 +433,10 @@ func ConcurrentCreate(t *testing.T, goroutines int, stores ...store.Store) {
 
 func testEnd(t *testing.T, st store.Store) {
 	ctx := t.Context()
-	s := session("t1", "u1", "s1", t0)
-	create(t, st, s, store.Policy{})
-	other := session("t1", "u1", "s2", t0.Add(time.Minute))
-	create(t, st, other, store.Policy{})
+	s := Session("t1", "u1", "s1", t0)
+	Create(t, st, s, store.Policy{})
+	other := Session("t1", "u1", "s2", t0.Add(time.Minute))
+	Create(t, st, other, store.Policy{})
 
 	endedAt := t0.Add(time.Hour)
 	got, err := st.End(ctx, "t1", "s1", store.ReasonRevoked, endedAt)
@@ -465,14 +465,14 @@ func testEnd(t *testing.T, st store.Store) {
 
 func testEndUser(t *testing.T, st store.Store) {
 	ctx := t.Context()
-	a := session("t1", "u1", "a", t0)
-	b := session("t1", "u1", "b", t0.Add(time.Minute))
-	c := session("t1", "u1", "c", t0.Add(2*time.Minute))
-	already := session("t1", "u1", "already", t0)
-	otherUser := session("t1", "u2", "d", t0)
-	otherTenant := session("t2", "u1", "e", t0)
+	a := Session("t1", "u1", "a", t0)
+	b := Session("t1", "u1", "b", t0.Add(time.Minute))
+	c := Session("t1", "u1", "c", t0.Add(2*time.Minute))
+	already := Session("t1", "u1", "already", t0)
+	otherUser := Session("t1", "u2", "d", t0)
+	otherTenant := Session("t2", "u1", "e", t0)
 	for _, s := range []store.Session{a, b, c, already, otherUser, otherTenant} {
-		create(t, st, s, store.Policy{})
+		Create(t, st, s, store.Policy{})
 	}
 	if _, err := st.End(ctx, "t1", "already", store.ReasonEvicted, t0.Add(time.Minute)); err != nil {
 		t.Fatal(err)
@@ -507,11 +507,11 @@ func testEndUser(t *testing.T, st store.Store) {
 
 func testListUserSessions(t *testing.T, st store.Store) {
 	ctx := t.Context()
-	old := session("t1", "u1", "old", t0)
-	mid := session("t1", "u1", "mid", t0.Add(time.Minute))
-	newest := session("t1", "u1", "newest", t0.Add(2*time.Minute))
-	for _, s := range []store.Session{mid, newest, old, session("t1", "u1", "ended", t0.Add(3*time.Minute)), session("t2", "u1", "elsewhere", t0)} {
-		create(t, st, s, store.Policy{})
+	old := Session("t1", "u1", "old", t0)
+	mid := Session("t1", "u1", "mid", t0.Add(time.Minute))
+	newest := Session("t1", "u1", "newest", t0.Add(2*time.Minute))
+	for _, s := range []store.Session{mid, newest, old, Session("t1", "u1", "ended", t0.Add(3*time.Minute)), Session("t2", "u1", "elsewhere", t0)} {
+		Create(t, st, s, store.Policy{})
 	}
 	if _, err := st.End(ctx, "t1", "ended", store.ReasonRevoked, t0.Add(time.Hour)); err != nil {
 		t.Fatal(err)
@@ -523,10 +523,10 @@ func testListUserSessions(t *testing.T, st store.Store) {
 
 func testTouch(t *testing.T, st store.Store) {
 	ctx := t.Context()
-	a := session("t1", "u1", "a", t0)
-	ended := session("t1", "u1", "ended", t0)
-	create(t, st, a, store.Policy{})
-	create(t, st, ended, store.Policy{})
+	a := Session("t1", "u1", "a", t0)
+	ended := Session("t1", "u1", "ended", t0)
+	Create(t, st, a, store.Policy{})
+	Create(t, st, ended, store.Policy{})
 	ended, err := st.End(ctx, "t1", "ended", store.ReasonRevoked, t0.Add(time.Minute))
 	if err != nil {
 		t.Fatal(err)
@@ -557,7 +557,7 @@ func testTouch(t *testing.T, st store.Store) {
 	var batch []store.Touch
 	for i := range 100 {
 		id := fmt.Sprintf("b%03d", i)
-		create(t, st, session("t1", "u2", id, t0), store.Policy{})
+		Create(t, st, Session("t1", "u2", id, t0), store.Policy{})
 		batch = append(batch, store.Touch{TenantID: "t1", UserID: "u2", ID: id, At: t0.Add(time.Duration(i+1) * time.Second)})
 	}
 	if err := st.Touch(ctx, batch); err != nil {
@@ -617,14 +617,14 @@ func testSweep(t *testing.T, st store.Store) {
 	type key struct{ tenant, id string }
 	sessions := map[key]store.Session{}
 	for _, s := range []store.Session{
-		session("t1", "u1", "keep", t0),
-		session("t1", "u1", "end", t0.Add(time.Minute)),
-		session("t1", "u1", "purge-live", t0.Add(2*time.Minute)),
-		session("t1", "u1", "tomb", t0.Add(3*time.Minute)),
-		session("t1", "u1", "tomb-keep", t0.Add(4*time.Minute)),
-		session("t2", "u1", "end", t0),
+		Session("t1", "u1", "keep", t0),
+		Session("t1", "u1", "end", t0.Add(time.Minute)),
+		Session("t1", "u1", "purge-live", t0.Add(2*time.Minute)),
+		Session("t1", "u1", "tomb", t0.Add(3*time.Minute)),
+		Session("t1", "u1", "tomb-keep", t0.Add(4*time.Minute)),
+		Session("t2", "u1", "end", t0),
 	} {
-		create(t, st, s, store.Policy{})
+		Create(t, st, s, store.Policy{})
 		sessions[key{s.TenantID, s.ID}] = s
 	}
 	for _, id := range []string{"tomb", "tomb-keep"} {
@@ -682,10 +682,10 @@ func testSweep(t *testing.T, st store.Store) {
 
 	// A purged id is unknown again, so it can be created again; the purged live session no
 	// longer counts against the limit.
-	if res := create(t, st, session("t1", "u1", "tomb", now), limitPolicy(2, store.StrategyRejectNew)); !res.Created {
+	if res := Create(t, st, Session("t1", "u1", "tomb", now), limitPolicy(2, store.StrategyRejectNew)); !res.Created {
 		t.Errorf("Create of purged tomb under a limit of 2 = %+v, want Created", res)
 	}
-	if res := create(t, st, session("t1", "u1", "purge-live", now), store.Policy{}); !res.Created {
+	if res := Create(t, st, Session("t1", "u1", "purge-live", now), store.Policy{}); !res.Created {
 		t.Errorf("Create of purged purge-live = %+v, want Created", res)
 	}
 }
@@ -697,8 +697,8 @@ func testSweepMany(t *testing.T, st store.Store) {
 	wantEnded, wantPurged := 0, 0
 	remaining := map[string]bool{} // tenant/id -> ended after the sweep
 	for i := range n {
-		s := session(fmt.Sprintf("t%d", i%3), fmt.Sprintf("u%d", i%2), fmt.Sprintf("s%02d", i), t0)
-		create(t, st, s, store.Policy{})
+		s := Session(fmt.Sprintf("t%d", i%3), fmt.Sprintf("u%d", i%2), fmt.Sprintf("s%02d", i), t0)
+		Create(t, st, s, store.Policy{})
 		k := s.TenantID + "/" + s.ID
 		switch {
 		case i%5 == 0:
@@ -768,11 +768,11 @@ func agedSessions(t *testing.T, st store.Store, n int, policy store.Policy) []st
 	t.Helper()
 	live := make([]store.Session, n)
 	for i := range n {
-		live[i] = session("t1", "u1", fmt.Sprintf("s%d", n-i), t0.Add(time.Duration(i)*time.Minute))
+		live[i] = Session("t1", "u1", fmt.Sprintf("s%d", n-i), t0.Add(time.Duration(i)*time.Minute))
 	}
 	for _, i := range []int{1, 0} {
 		for j := i; j < n; j += 2 {
-			create(t, st, live[j], policy)
+			Create(t, st, live[j], policy)
 		}
 	}
 	return live
@@ -785,16 +785,16 @@ func testListUsers(t *testing.T, st store.Store) {
 	idle := store.Policy{IdleTimeout: store.Timeout{Enabled: true, Duration: time.Hour}}
 	// u1: two live sessions; u2: one live, one ended; u3: only an idle-dead one;
 	// u4: one live; another tenant's user must never show.
-	create(t, st, session("t1", "u1", "a", t0), store.Policy{})
-	create(t, st, session("t1", "u1", "b", t0.Add(10*time.Minute)), store.Policy{})
-	create(t, st, session("t1", "u2", "c", t0.Add(20*time.Minute)), store.Policy{})
-	create(t, st, session("t1", "u2", "d", t0.Add(30*time.Minute)), store.Policy{})
+	Create(t, st, Session("t1", "u1", "a", t0), store.Policy{})
+	Create(t, st, Session("t1", "u1", "b", t0.Add(10*time.Minute)), store.Policy{})
+	Create(t, st, Session("t1", "u2", "c", t0.Add(20*time.Minute)), store.Policy{})
+	Create(t, st, Session("t1", "u2", "d", t0.Add(30*time.Minute)), store.Policy{})
 	if _, err := st.End(ctx, "t1", "d", store.ReasonRevoked, t0.Add(31*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	create(t, st, session("t1", "u3", "e", t0.Add(-2*time.Hour)), store.Policy{})
-	create(t, st, session("t1", "u4", "f", t0.Add(40*time.Minute)), store.Policy{})
-	create(t, st, session("t2", "u0", "g", t0), store.Policy{})
+	Create(t, st, Session("t1", "u3", "e", t0.Add(-2*time.Hour)), store.Policy{})
+	Create(t, st, Session("t1", "u4", "f", t0.Add(40*time.Minute)), store.Policy{})
+	Create(t, st, Session("t2", "u0", "g", t0), store.Policy{})
 	now := t0.Add(50 * time.Minute)
 
 	page := func(after string, limit int) []store.UserSummary {
@@ -846,7 +846,8 @@ func FullSession() store.Session {
 	}
 }
 
-func session(tenant, user, id string, at time.Time) store.Session {
+// Session is a live session of user in tenant, created and last active at at.
+func Session(tenant, user, id string, at time.Time) store.Session {
 	return store.Session{
 		TenantID:     tenant,
 		UserID:       user,
@@ -881,13 +882,14 @@ func request(s store.Session, policy store.Policy, issuedAt time.Time) store.Cre
 	return store.CreateRequest{Session: s, Policy: policy, IssuedAt: issuedAt, Now: s.CreatedAt}
 }
 
-// create creates s with a token issued when s was created.
-func create(t *testing.T, st store.Store, s store.Session, policy store.Policy) store.CreateResult {
+// Create creates s with a token issued when s was created, failing the test on an error.
+func Create(t *testing.T, st store.Store, s store.Session, policy store.Policy) store.CreateResult {
 	t.Helper()
-	return createAt(t, st, s, policy, s.CreatedAt)
+	return CreateAt(t, st, s, policy, s.CreatedAt)
 }
 
-func createAt(t *testing.T, st store.Store, s store.Session, policy store.Policy, issuedAt time.Time) store.CreateResult {
+// CreateAt creates s with a token issued at issuedAt, failing the test on an error.
+func CreateAt(t *testing.T, st store.Store, s store.Session, policy store.Policy, issuedAt time.Time) store.CreateResult {
 	t.Helper()
 	res, err := st.Create(t.Context(), request(s, policy, issuedAt))
 	if err != nil {
