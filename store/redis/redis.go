@@ -557,7 +557,7 @@ func (s *Store) Touch(ctx context.Context, touches []store.Touch) error {
 }
 
 // touchChunk bounds the sessions of one touchManyScript call, which holds the server for its
-// whole run: 256 take it about a millisecond.
+// whole run: 256 take it about 2.5 ms (BenchmarkTouch: about 10 us of its CPU per session).
 const touchChunk = 256
 
 // touch writes the touches. One server (or Sentinel's master) takes them in scripts of
