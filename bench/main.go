@@ -7,12 +7,14 @@
 //	(C) forward_auth to bench/authsvc  (D) sessiongate, store memory
 //	(E) sessiongate, store bolt        (F) sessiongate, store redis (when the binary has it)
 //
-// wrk loads each setup in turn; the order rotates every round and reverses every other one.
+// wrk loads each setup in turn, in an order that changes every round so that each setup follows
+// every other one equally often (bench/order.go), and waits for the servers to go idle between
+// measurements.
 // Every ratio (D/B, E/B, F/B, D/C) is taken within a round, and the report gives the median
 // over the rounds. Two modes: one hot session, and many distinct sessions cycled so that the
 // caches are not trivially hot.
 //
-//	go run ./bench                                # the full run (docs/PERFORMANCE.md), ~13 minutes
+//	go run ./bench                                # the full run (docs/PERFORMANCE.md), ~18 minutes
 //	go run ./bench -duration 2s -rounds 1         # a smoke run (report in bench/out/)
 package main
 
@@ -28,7 +30,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,8 +55,8 @@ type options struct {
 func main() {
 	var o options
 	var modes, setups, profile string
-	flag.DurationVar(&o.wrk.Duration, "duration", 6*time.Second, "length of each wrk measurement (whole seconds)")
-	flag.IntVar(&o.rounds, "rounds", 7, "rounds; every setup is measured once per round (3 or more for the report)")
+	flag.DurationVar(&o.wrk.Duration, "duration", 4*time.Second, "length of each wrk measurement (whole seconds)")
+	flag.IntVar(&o.rounds, "rounds", 12, "rounds; every setup is measured once per round (3 or more for the report)")
 	flag.IntVar(&o.wrk.Threads, "threads", 2, "wrk threads")
 	flag.IntVar(&o.wrk.Conns, "conns", 64, "wrk connections")
 	flag.IntVar(&o.sessions, "sessions", 100_000, "distinct sessions (tokens) of the many-sessions mode")
@@ -390,11 +391,7 @@ func (h *harness) runMode(ctx context.Context, mode string) error {
 	}
 	start := time.Now()
 	for round := 1; round <= h.o.rounds; round++ {
-		order := rotate(h.setups, round-1)
-		if round%2 == 0 {
-			slices.Reverse(order) // so that no setup always follows the same one
-		}
-		for _, s := range order {
+		for _, s := range roundOrder(h.setups, round) {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
@@ -402,10 +399,12 @@ func (h *harness) runMode(ctx context.Context, mode string) error {
 			if err != nil {
 				return err
 			}
+			if r.IdleAfter, err = h.idle(ctx); err != nil {
+				return err
+			}
 			mr.Runs = append(mr.Runs, r)
-			fmt.Printf("bench: %s round %d %s %-30s %9.0f req/s  p50 %-9s p99 %-9s Caddy %5.1f us/req\n",
-				mode, round, s.Key, s.Name, r.RPS, fmtDur(r.P50), fmtDur(r.P99), r.CaddyCPUPerReq)
-			time.Sleep(time.Second) // let the last connections close
+			fmt.Printf("bench: %s round %d %s %-30s %9.0f req/s  p50 %-9s p99 %-9s Caddy %5.1f us/req  idle after %s\n",
+				mode, round, s.Key, s.Name, r.RPS, fmtDur(r.P50), fmtDur(r.P99), r.CaddyCPUPerReq, r.IdleAfter.Round(100*time.Millisecond))
 		}
 	}
 	mr.Measured = time.Since(start)
@@ -545,10 +544,50 @@ func (h *harness) settle(ctx context.Context, mode string, mr *modeResult) error
 	return nil
 }
 
-// rotate is setups starting at the k-th.
-func rotate(setups []setup, k int) []setup {
-	k %= len(setups)
-	return append(append([]setup{}, setups[k:]...), setups[:k]...)
+// Between measurements the harness waits for the servers to go idle: at least idleMin (the
+// last connections close), then until they spend under idleCPU of a core over idleStep, at
+// most idleMax.
+const (
+	idleMin  = time.Second
+	idleStep = 250 * time.Millisecond
+	idleCPU  = 0.05
+	idleMax  = 15 * time.Second
+)
+
+// idle waits, after a measurement, until the servers have finished what it left behind (the
+// store's last flush, a bolt fold, a collector cycle under way), so that it is not counted
+// against the next setup's measurement. It returns how long it waited.
+func (h *harness) idle(ctx context.Context) (time.Duration, error) {
+	start := time.Now()
+	wait := func(d time.Duration) error {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(d):
+			return nil
+		}
+	}
+	if err := wait(idleMin); err != nil {
+		return 0, err
+	}
+	last := h.serversCPU()
+	for time.Since(start) < idleMax {
+		if err := wait(idleStep); err != nil {
+			return 0, err
+		}
+		cur := h.serversCPU()
+		if float64(cur-last) < idleCPU*float64(idleStep) {
+			break
+		}
+		last = cur
+	}
+	return time.Since(start), nil
+}
+
+// serversCPU is the CPU time Caddy and the other servers have used so far.
+func (h *harness) serversCPU() time.Duration {
+	t, _ := cpuTime(h.caddy.cmd.Process.Pid)
+	return t + h.othersCPU()
 }
 
 // measure runs wrk once against s and reads the CPU the servers spent meanwhile.

@@ -46,8 +46,9 @@ type runResult struct {
 	Requests       int64
 	Non2xx         int64
 	SocketErrors   int64
-	CaddyCPUPerReq float64 // microseconds of Caddy CPU per request
-	OtherCPUPerReq float64 // microseconds of upstream + authsvc + redis CPU per request
+	CaddyCPUPerReq float64       // microseconds of Caddy CPU per request
+	OtherCPUPerReq float64       // microseconds of upstream + authsvc + redis CPU per request
+	IdleAfter      time.Duration // how long the servers took to go idle after the measurement
 }
 
 type warmResult struct {
@@ -154,11 +155,13 @@ func (h *harness) markdown() string {
 			fmt.Fprintf(&b, "| %s | %s |\n", kv[0], kv[1])
 		}
 	}
-	fmt.Fprintf(&b, "\nLoad: %s, the setups' order rotated every round and reversed every other round. "+
+	fmt.Fprintf(&b, "\nLoad: %s, the setups' order changed every round so that each setup directly follows every "+
+		"other one equally often (a Williams design; a full cycle is %d rounds), and after each measurement a "+
+		"wait until the servers are idle (at least %s, at most %s). "+
 		"Setup rows are medians over the rounds; each ratio is of requests/s within one round, "+
 		"then the median over the rounds. CPU/req is process CPU time (/proc) over requests served: "+
-		"Caddy's, and the other servers' (upstream, authsvc, redis). The run took %s.\n",
-		r.Params, r.Finished.Sub(r.Started).Round(time.Second))
+		"Caddy's, and the other servers' (upstream, authsvc, redis); idle after is the median wait. The run took %s.\n",
+		r.Params, len(orders(len(h.setups))), idleMin, idleMax, r.Finished.Sub(r.Started).Round(time.Second))
 	if r.Tokens != "" {
 		fmt.Fprintf(&b, "\nTokens: %s.\n", r.Tokens)
 	}
@@ -175,7 +178,7 @@ func (h *harness) markdown() string {
 			fmt.Fprintf(&b, "\n### Many sessions\n\n%d distinct tokens and sessions (one user each, 16 tenants), "+
 				"cycled by every wrk thread from a random start, so consecutive requests are different sessions.\n\n", mr.Sessions)
 		}
-		b.WriteString("| setup | req/s | p50 | p99 | Caddy CPU/req | other CPU/req |\n| --- | ---: | ---: | ---: | ---: | ---: |\n")
+		b.WriteString("| setup | req/s | p50 | p99 | Caddy CPU/req | other CPU/req | idle after |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 		bySetup := map[string][]runResult{}
 		var keys []string
 		for _, run := range mr.Runs {
@@ -194,12 +197,13 @@ func (h *harness) markdown() string {
 				}
 				return median(v)
 			}
-			fmt.Fprintf(&b, "| %s %s | %.0f | %s | %s | %.1f us | %.1f us |\n", k, names[k],
+			fmt.Fprintf(&b, "| %s %s | %.0f | %s | %s | %.1f us | %.1f us | %.1f s |\n", k, names[k],
 				pick(func(r runResult) float64 { return r.RPS }),
 				fmtDur(time.Duration(pick(func(r runResult) float64 { return float64(r.P50) }))),
 				fmtDur(time.Duration(pick(func(r runResult) float64 { return float64(r.P99) }))),
 				pick(func(r runResult) float64 { return r.CaddyCPUPerReq }),
-				pick(func(r runResult) float64 { return r.OtherCPUPerReq }))
+				pick(func(r runResult) float64 { return r.OtherCPUPerReq }),
+				pick(func(r runResult) float64 { return r.IdleAfter.Seconds() }))
 		}
 
 		b.WriteString("\n| ratio | median | per round | target | |\n| --- | ---: | --- | ---: | --- |\n")
