@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 
 	"github.com/sessiongate/sessiongate/store"
 	"github.com/sessiongate/sessiongate/store/redis/redistest"
+	"github.com/sessiongate/sessiongate/store/storetest"
 )
 
 // BenchmarkTouch writes the activity of 1,000 of 20,000 sessions (with an idle timeout, so
@@ -46,7 +46,7 @@ func BenchmarkTouch(b *testing.B) {
 		touches[i] = store.Touch{TenantID: s.TenantID, UserID: s.UserID, ID: s.ID}
 	}
 
-	cpu0, own0 := redisCPU(b, rc), processCPU(b)
+	cpu0, own0 := redisCPU(b, rc), storetest.ProcessCPU(b)
 	b.ResetTimer()
 	for i := range b.N {
 		part := touches[i*batch%sessions:][:batch]
@@ -59,20 +59,11 @@ func BenchmarkTouch(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "session-ns")
-	b.ReportMetric(float64((processCPU(b)-own0).Nanoseconds())/float64(b.N*batch), "gateway-cpu-ns")
+	b.ReportMetric(float64((storetest.ProcessCPU(b)-own0).Nanoseconds())/float64(b.N*batch), "gateway-cpu-ns")
 	b.ReportMetric(float64((redisCPU(b, rc)-cpu0).Nanoseconds())/float64(b.N*batch), "redis-cpu-ns")
 	if s, err := st.Get(ctx, touches[0].TenantID, touches[0].ID); err != nil || !s.LastActiveAt.After(t0) {
 		b.Fatalf("the touches were not written: %v, %v", s.LastActiveAt, err)
 	}
-}
-
-// processCPU is this process's CPU time so far (user and system).
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // redisCPU is the server's CPU time so far (user and system).

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -953,4 +954,16 @@ func equalSessions(t *testing.T, got, want []store.Session) {
 	for i := range want {
 		equalSession(t, got[i], want[i])
 	}
+}
+
+// ProcessCPU is this process's CPU time so far (user and system, every thread): benchmarks
+// of the stores report it per operation, since their wall time includes waiting on fsync or
+// on a server.
+func ProcessCPU(tb testing.TB) time.Duration {
+	tb.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
