@@ -174,14 +174,14 @@ func (s *Store) update(fn func(*bbolt.Tx) error) error {
 	})
 }
 
-// Touch implements store.Store. The touches of live sessions whose activity they raise go to
-// the journal, one value per call (one fsync); a call that brings the journal to foldAfter
-// touches then folds it.
+// Touch implements store.Store. The touches that raise a session's journalled activity go
+// to the journal, one value per call (one fsync); a call that brings the journal to
+// foldAfter touches then folds it.
 func (s *Store) Touch(_ context.Context, touches []store.Touch) error {
 	err := s.writes.update(func(tx *bbolt.Tx) error {
-		raised, err := s.raising(tx, touches)
-		if err != nil || len(raised) == 0 {
-			return err
+		raised := s.raising(touches)
+		if len(raised) == 0 {
+			return nil
 		}
 		j := tx.Bucket(bucketActivity)
 		seq, err := j.NextSequence()
@@ -213,26 +213,22 @@ func (s *Store) Touch(_ context.Context, touches []store.Touch) error {
 	return nil
 }
 
-// raising is the touches that raise the activity of a live session beyond its record and the
-// journal.
-func (s *Store) raising(tx *bbolt.Tx, touches []store.Touch) ([]store.Touch, error) {
+// raising is the touches that raise a session's activity beyond what the journal holds. It
+// reads no record: a touch of an ended or unknown session is journalled like any other, and
+// changes nothing, since reads lay the journal only over live records (journal.overlay) and a
+// fold skips ended and missing ones (touchedRecord, rawRecord), then forgets them. Reading
+// each record here cost more than the rest of a journalled touch (a B+tree search through
+// pages that a flush of random sessions finds cold).
+func (s *Store) raising(touches []store.Touch) []store.Touch {
 	s.act.mu.RLock()
 	defer s.act.mu.RUnlock()
 	var raised []store.Touch
 	for _, t := range touches {
-		_, v := rawRecord(tx, t.TenantID, t.ID)
-		if v == nil {
-			continue
-		}
-		live, err := liveBefore(v, t.At)
-		if err != nil {
-			return nil, fmt.Errorf("session %s/%s: %w", t.TenantID, t.ID, err)
-		}
-		if live && !s.act.journalled(t.TenantID, t.ID, t.At) {
+		if !s.act.journalled(t.TenantID, t.ID, t.At) {
 			raised = append(raised, t)
 		}
 	}
-	return raised, nil
+	return raised
 }
 
 // fold writes the journalled activity into the records and empties the journal of what it
@@ -266,16 +262,22 @@ func (s *Store) fold() error {
 		return cmp.Or(cmp.Compare(a.key.tenant, b.key.tenant), cmp.Compare(a.key.id, b.key.id))
 	})
 
+	// Records that cannot be read keep what they hold, and the fold goes on: one bad record
+	// must not stop every other session's activity from reaching the records.
+	var unreadable []error
 	for chunk := range slices.Chunk(snap, foldChunk) {
+		var bad []error
 		err := s.writes.update(func(tx *bbolt.Tx) error {
+			bad = bad[:0] // the committer may run this again
 			for _, e := range chunk {
 				b, v := rawRecord(tx, e.key.tenant, e.key.id)
 				if v == nil {
-					continue // purged since
+					continue // purged since, or never created
 				}
 				rec, changed, err := touchedRecord(v, time.Unix(0, e.at))
 				if err != nil {
-					return fmt.Errorf("session %s/%s: %w", e.key.tenant, e.key.id, err)
+					bad = append(bad, fmt.Errorf("session %s/%s: %w", e.key.tenant, e.key.id, err))
+					continue
 				}
 				if changed {
 					if err := b.Put([]byte(e.key.id), rec); err != nil {
@@ -288,6 +290,7 @@ func (s *Store) fold() error {
 		if err != nil {
 			return fmt.Errorf("folding session activity: %w", err)
 		}
+		unreadable = append(unreadable, bad...)
 		// The records have it now; activity raised since stays.
 		s.act.mu.Lock()
 		for _, e := range chunk {
@@ -325,6 +328,10 @@ func (s *Store) fold() error {
 	})
 	if err != nil {
 		return fmt.Errorf("folding session activity: emptying the journal: %w", err)
+	}
+	if len(unreadable) > 0 {
+		return fmt.Errorf("folding session activity: %d session record(s) cannot be read and were left as they are; the first: %w",
+			len(unreadable), unreadable[0])
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -167,9 +168,26 @@ func TestJournalIsReadEverywhere(t *testing.T) {
 	if got := recordActivity(t, s, "c"); !got.Equal(at) {
 		t.Errorf("the ended session's record says last active %v, want %v", got, at)
 	}
-	touch(t, s, at.Add(time.Hour), "c")
+	// Touch journals without reading the records: an ended session's touch, and an unknown
+	// one's, are journalled, read by nobody, and forgotten by the fold, which writes neither.
+	touch(t, s, at.Add(time.Hour), "c", "unknown")
 	if got := activity(t, s, "c"); !got.Equal(at) {
 		t.Errorf("an ended session's activity moved to %v", got)
+	}
+	if err := s.fold(); err != nil {
+		t.Fatal(err)
+	}
+	if got := recordActivity(t, s, "c"); !got.Equal(at) {
+		t.Errorf("after a fold, the ended session's record says last active %v, want %v", got, at)
+	}
+	if _, err := s.Get(ctx, "t1", "unknown"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("after a fold, Get of a session never created: %v, want ErrNotFound", err)
+	}
+	s.act.mu.RLock()
+	left := len(s.act.latest)
+	s.act.mu.RUnlock()
+	if left != 0 {
+		t.Errorf("the fold left %d sessions' activity in memory, want none", left)
 	}
 }
 

@@ -109,7 +109,8 @@ func TestJSONRecordsFromOlderFiles(t *testing.T) {
 	}
 }
 
-// A corrupt record fails the read and the touch that meet it, naming the session.
+// A corrupt record fails the read and the fold that meet it, naming the session; the fold
+// still writes every other session's activity.
 func TestCorruptRecordIsAnError(t *testing.T) {
 	s, err := Open(filepath.Join(t.TempDir(), "bad.db"), Options{})
 	if err != nil {
@@ -130,8 +131,27 @@ func TestCorruptRecordIsAnError(t *testing.T) {
 	if _, err := s.Get(ctx, "acme", "s1"); err == nil || !strings.Contains(err.Error(), "acme/s1") {
 		t.Fatalf("Get of a corrupt record: %v", err)
 	}
-	err = s.Touch(ctx, []store.Touch{{TenantID: "acme", ID: "s1", At: storetest.FixtureTime}})
-	if err == nil || !strings.Contains(err.Error(), "acme/s1") {
-		t.Fatalf("Touch of a corrupt record: %v", err)
+	good := storetest.Session("acme", "u2", "s2", storetest.FixtureTime)
+	storetest.Create(t, s, good, store.Policy{})
+	later := storetest.FixtureTime.Add(time.Hour)
+	err = s.Touch(ctx, []store.Touch{{TenantID: "acme", ID: "s1", At: later}, {TenantID: "acme", UserID: "u2", ID: "s2", At: later}})
+	if err != nil {
+		t.Fatalf("Touch journals without reading the records: %v", err)
+	}
+	if err := s.fold(); err == nil || !strings.Contains(err.Error(), "acme/s1") {
+		t.Fatalf("fold over a corrupt record: %v", err)
+	}
+	err = s.db.View(func(tx *bbolt.Tx) error {
+		got, err := decodeSession(tx.Bucket(bucketSessions).Bucket([]byte("acme")).Get([]byte("s2")))
+		if err == nil && !got.LastActiveAt.Equal(later) {
+			t.Errorf("the fold left the good record last active %v, want %v", got.LastActiveAt, later)
+		}
+		if n := tx.Bucket(bucketActivity).Stats().KeyN; n != 0 {
+			t.Errorf("the fold left %d journal values, want none", n)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
