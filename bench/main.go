@@ -14,7 +14,7 @@
 // over the rounds. Two modes: one hot session, and many distinct sessions cycled so that the
 // caches are not trivially hot.
 //
-//	go run ./bench                                # the full run (docs/PERFORMANCE.md), ~18 minutes
+//	go run ./bench                                # the full run (docs/PERFORMANCE.md), ~20 minutes
 //	go run ./bench -duration 2s -rounds 1         # a smoke run (report in bench/out/)
 package main
 
