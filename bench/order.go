@@ -1,5 +1,7 @@
 package main
 
+import "slices"
+
 // orders are the setups' orders of successive rounds: a Williams design, in which every setup
 // directly follows every other one equally often, and runs first equally often. Whatever a
 // setup leaves behind (a store flush or fold still running after its measurement, a collector
@@ -29,12 +31,10 @@ func orders(n int) [][]int {
 		out = append(out, row)
 	}
 	if n%2 == 1 {
-		for shift := 0; shift < n; shift++ {
-			row := make([]int, n)
-			for i, v := range out[shift] {
-				row[n-1-i] = v
-			}
-			out = append(out, row)
+		for _, row := range out[:n] {
+			rev := slices.Clone(row)
+			slices.Reverse(rev)
+			out = append(out, rev)
 		}
 	}
 	return out
