@@ -517,17 +517,13 @@ func (h *harness) settle(ctx context.Context, mode string, mr *modeResult) error
 	}
 	start := time.Now()
 	fmt.Printf("bench: %s waiting %s for the stores to write the warm-up's backlog\n", mode, touchInterval+2*time.Second)
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(touchInterval + 2*time.Second):
+	if err := pause(ctx, touchInterval+2*time.Second); err != nil {
+		return err
 	}
 	last := counts()
 	for quiet, waited := 0, 0; quiet < 5 && waited < 30; waited++ {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Second):
+		if err := pause(ctx, time.Second); err != nil {
+			return err
 		}
 		if cur := counts(); cur == last {
 			quiet++
@@ -559,20 +555,12 @@ const (
 // against the next setup's measurement. It returns how long it waited.
 func (h *harness) idle(ctx context.Context) (time.Duration, error) {
 	start := time.Now()
-	wait := func(d time.Duration) error {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(d):
-			return nil
-		}
-	}
-	if err := wait(idleMin); err != nil {
+	if err := pause(ctx, idleMin); err != nil {
 		return 0, err
 	}
 	last := h.serversCPU()
 	for time.Since(start) < idleMax {
-		if err := wait(idleStep); err != nil {
+		if err := pause(ctx, idleStep); err != nil {
 			return 0, err
 		}
 		cur := h.serversCPU()

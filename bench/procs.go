@@ -161,10 +161,8 @@ func waitTCP(ctx context.Context, p *proc, port int, timeout time.Duration) erro
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%s: nothing listening on %s after %s\n%s", p.name, addr, timeout, p.logTail())
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
+		if err := pause(ctx, 50*time.Millisecond); err != nil {
+			return err
 		}
 	}
 }
@@ -185,10 +183,8 @@ func waitHTTP(ctx context.Context, p *proc, url string, timeout time.Duration) e
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%s: %s did not answer after %s: %v\n%s", p.name, url, timeout, err, p.logTail())
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+		if err := pause(ctx, 100*time.Millisecond); err != nil {
+			return err
 		}
 	}
 }
@@ -221,4 +217,16 @@ func output(dir string, name string, args ...string) string {
 		return ""
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// pause waits d, or until ctx is done.
+func pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }

@@ -25,33 +25,22 @@ func decodeSession(v []byte) (store.Session, error) {
 	return record.Decode(v)
 }
 
-// liveBefore reports whether the record v is of a live session last active before at.
-func liveBefore(v []byte, at time.Time) (bool, error) {
-	if record.HasHeader(v) {
-		return record.Touches(v, at), nil
-	}
-	s, err := decodeSession(v)
-	if err != nil {
-		return false, err
-	}
-	return !s.Ended() && at.After(s.LastActiveAt), nil
-}
-
 // touchedRecord is the record v with its last activity raised to at, and whether that
 // changed anything: an ended session, or one with later activity, is left as it is.
 func touchedRecord(v []byte, at time.Time) ([]byte, bool, error) {
-	if live, err := liveBefore(v, at); err != nil || !live {
+	if record.HasHeader(v) {
+		if !record.Touches(v, at) {
+			return nil, false, nil
+		}
+		rec := append([]byte(nil), v...) // v is bbolt's memory, valid only for its transaction
+		record.SetLastActive(rec, at)
+		return rec, true, nil
+	}
+	// JSON, from an older file: rewritten in the binary form.
+	s, err := decodeSession(v)
+	if err != nil || s.Ended() || !at.After(s.LastActiveAt) {
 		return nil, false, err
 	}
-	if !record.HasHeader(v) { // JSON, from an older file: rewritten in the binary form
-		s, err := decodeSession(v)
-		if err != nil {
-			return nil, false, err
-		}
-		s.LastActiveAt = at
-		return record.Encode(&s), true, nil
-	}
-	rec := append([]byte(nil), v...) // v is bbolt's memory, valid only for its transaction
-	record.SetLastActive(rec, at)
-	return rec, true, nil
+	s.LastActiveAt = at
+	return record.Encode(&s), true, nil
 }
