@@ -1,10 +1,13 @@
 package caddymodule
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -59,11 +62,21 @@ func testToken(t *testing.T, sid string) string {
 	return string(signed)
 }
 
+// get sends a GET on a new connection. Right after a reload, Caddy's old listener may still
+// share the port with the new one (SO_REUSEPORT) for a moment: the kernel resets a connection
+// queued on it when it closes, and the old server closes one it accepted late. That is Caddy's
+// hand-off, not the reload's outcome, so such a request is sent again, at most twice.
 func get(t *testing.T, port int, token string) int {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/", port), nil)
 	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Do(req)
+	for retries := 2; err != nil && (errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF)) && retries > 0; retries-- {
+		t.Logf("%v; sending it again", err)
+		time.Sleep(50 * time.Millisecond)
+		resp, err = client.Do(req)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,9 +134,6 @@ func TestReloadSharesStateAndStopReleasesIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	goleak.VerifyNone(t, baseline,
-		// net/http keeps idle client connections' goroutines for the test's requests.
-		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
-		goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"),
 		// Caddy's storage lock refresher outlives Stop by design.
 		goleak.IgnoreAnyFunction("github.com/caddyserver/certmagic.keepLockfileFresh"),
 	)

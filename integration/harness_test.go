@@ -430,9 +430,19 @@ func (g *gateway) admin(t testing.TB, method, path, body, contentType string) re
 	return send(t, g.client, req)
 }
 
+// send sends req and reads the reply. A request without a body is sent again, at most twice,
+// when its connection is reset or closed before any reply: while Caddy reloads, its old and
+// new listeners share the port (SO_REUSEPORT): the kernel resets a connection still queued on
+// the old one when that closes, and the old server closes one it accepted late. That is Caddy's hand-off, not the gateway's answer (a panic,
+// which also closes a connection, is caught in Caddy's output).
 func send(t testing.TB, c *http.Client, req *http.Request) result {
 	t.Helper()
 	resp, err := c.Do(req)
+	for retries := 2; err != nil && req.Body == nil && retries > 0 && handOffReset(err); retries-- {
+		t.Logf("%s %s: %v; sending it again", req.Method, req.URL, err)
+		time.Sleep(50 * time.Millisecond)
+		resp, err = c.Do(req)
+	}
 	if err != nil {
 		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
@@ -442,6 +452,11 @@ func send(t testing.TB, c *http.Client, req *http.Request) result {
 		t.Fatalf("%s %s: reading the body: %v", req.Method, req.URL, err)
 	}
 	return result{Status: resp.StatusCode, Header: resp.Header, Body: body}
+}
+
+// handOffReset tells whether err is a connection reset or closed before a reply.
+func handOffReset(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF)
 }
 
 // upstream is a recording backend: it counts the requests that reach it and keeps their headers.
