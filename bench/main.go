@@ -7,11 +7,11 @@
 //	(C) forward_auth to bench/authsvc  (D) sessiongate, store memory
 //	(E) sessiongate, store bolt        (F) sessiongate, store redis (when the binary has it)
 //
-// wrk loads each setup in turn, in an order that changes every round so that each setup follows
-// every other one equally often (bench/order.go), and waits for the servers to go idle between
-// measurements.
-// Every ratio (D/B, E/B, F/B, D/C) is taken within a round, and the report gives the median
-// over the rounds. Two modes: one hot session, and many distinct sessions cycled so that the
+// wrk loads each setup in turn and waits for the servers to go idle between measurements. In a
+// round, every gated setup (C-F) runs between two measurements of B, in an order that changes
+// every round so that each follows every other one equally often (bench/order.go). Every ratio
+// (D/B, E/B, F/B, D/C) is taken within a round, each setup against the B measured next to it,
+// and the report gives the median over the rounds. Two modes: one hot session, and many distinct sessions cycled so that the
 // caches are not trivially hot.
 //
 //	go run ./bench                                # the full run (docs/PERFORMANCE.md), ~20 minutes
@@ -56,7 +56,7 @@ func main() {
 	var o options
 	var modes, setups, profile string
 	flag.DurationVar(&o.wrk.Duration, "duration", 4*time.Second, "length of each wrk measurement (whole seconds)")
-	flag.IntVar(&o.rounds, "rounds", 12, "rounds; every setup is measured once per round (3 or more for the report)")
+	flag.IntVar(&o.rounds, "rounds", 12, "rounds; each measures every gated setup once, between two measurements of B (3 or more for the report)")
 	flag.IntVar(&o.wrk.Threads, "threads", 2, "wrk threads")
 	flag.IntVar(&o.wrk.Conns, "conns", 64, "wrk connections")
 	flag.IntVar(&o.sessions, "sessions", 100_000, "distinct sessions (tokens) of the many-sessions mode")
@@ -391,11 +391,15 @@ func (h *harness) runMode(ctx context.Context, mode string) error {
 	}
 	start := time.Now()
 	for round := 1; round <= h.o.rounds; round++ {
-		for _, s := range roundOrder(h.setups, round) {
+		profiled := map[string]bool{}
+		for _, s := range roundSequence(h.setups, round) {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			r, err := h.measure(ctx, mode, round, s, script, scriptArgs)
+			// The last round profiles each setup asked for, the first time it runs.
+			profile := h.o.profile[s.Key] && round == h.o.rounds && !profiled[s.Key]
+			profiled[s.Key] = true
+			r, err := h.measure(ctx, mode, round, s, profile, script, scriptArgs)
 			if err != nil {
 				return err
 			}
@@ -578,8 +582,9 @@ func (h *harness) serversCPU() time.Duration {
 	return t + h.othersCPU()
 }
 
-// measure runs wrk once against s and reads the CPU the servers spent meanwhile.
-func (h *harness) measure(ctx context.Context, mode string, round int, s setup, script string, scriptArgs []string) (runResult, error) {
+// measure runs wrk once against s and reads the CPU the servers spent meanwhile; with profile,
+// it also takes a CPU profile of Caddy.
+func (h *harness) measure(ctx context.Context, mode string, round int, s setup, profile bool, script string, scriptArgs []string) (runResult, error) {
 	for _, p := range append([]*proc{h.caddy}, h.others...) {
 		if p.exited() {
 			return runResult{}, fmt.Errorf("%s exited: %v\n%s", p.name, p.err, p.logTail())
@@ -588,7 +593,7 @@ func (h *harness) measure(ctx context.Context, mode string, round int, s setup, 
 	caddyBefore, _ := cpuTime(h.caddy.cmd.Process.Pid)
 	othersBefore := h.othersCPU()
 	var profiled sync.WaitGroup
-	if h.o.profile[s.Key] && round == h.o.rounds {
+	if profile {
 		profiled.Add(1)
 		go func() {
 			defer profiled.Done()

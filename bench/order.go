@@ -40,6 +40,50 @@ func orders(n int) [][]int {
 	return out
 }
 
+// reference is the setup every ratio is measured against: plain reverse_proxy.
+const reference = "B"
+
+// roundSequence is the measurements of round (from 1). With the reference among the setups,
+// the gated setups run in the round's order of the Williams design, each between two
+// measurements of the reference: A, B, X1, B, X2, B, X3, B, X4, B. Each gated setup's ratio to
+// the reference is then taken against the reference measured just before and just after it,
+// seconds apart, rather than once per round up to half a minute away: the machine's speed
+// drifts and steps over tens of seconds, and the ratio of two measurements drifts with
+// their distance. Without the reference, every setup runs once in the round's order.
+func roundSequence(setups []setup, round int) []setup {
+	ref := slices.IndexFunc(setups, func(s setup) bool { return s.Key == reference })
+	if ref < 0 {
+		return roundOrder(setups, round)
+	}
+	var out []setup
+	for _, s := range setups {
+		if !s.Gated && s.Key != reference {
+			out = append(out, s)
+		}
+	}
+	out = append(out, setups[ref])
+	for _, s := range roundOrder(gatedOf(setups), round) {
+		out = append(out, s, setups[ref])
+	}
+	return out
+}
+
+// hasReference tells whether the reference is among the setups.
+func hasReference(setups []setup) bool {
+	return slices.ContainsFunc(setups, func(s setup) bool { return s.Key == reference })
+}
+
+// gatedOf is the gated setups (C-F) of setups.
+func gatedOf(setups []setup) []setup {
+	var out []setup
+	for _, s := range setups {
+		if s.Gated {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // roundOrder is the setups in the order of round (from 1).
 func roundOrder(setups []setup, round int) []setup {
 	rows := orders(len(setups))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -64,5 +65,35 @@ func TestRoundOrderCycles(t *testing.T) {
 	}
 	if keys(roundOrder(setups, 7)) != keys(roundOrder(setups, 1)) {
 		t.Error("round 7 does not start the cycle of 6 orders again")
+	}
+}
+
+// TestRoundSequenceBracketsGatedSetups: with B among the setups, a round runs the others
+// first, then every gated setup once, each with B directly before and after it, in the
+// gated setups' Williams order for the round; without B, a round is roundOrder.
+func TestRoundSequenceBracketsGatedSetups(t *testing.T) {
+	keys := func(ss []setup) string {
+		var b []byte
+		for _, s := range ss {
+			b = append(b, s.Key...)
+		}
+		return string(b)
+	}
+	for round, want := range map[int]string{1: "ABCBDBFBEB", 2: "ABDBEBCBFB", 5: "ABCBDBFBEB"} {
+		if got := keys(roundSequence(allSetups, round)); got != want {
+			t.Errorf("round %d: %s, want %s", round, got, want)
+		}
+	}
+	gated := gatedOf(allSetups)
+	for round := 1; round <= 4; round++ {
+		seq := keys(roundSequence(allSetups, round))
+		order := keys(roundOrder(gated, round))
+		if got := strings.ReplaceAll(seq[2:], "B", ""); got != order {
+			t.Errorf("round %d: gated setups run %s, want the Williams order %s", round, got, order)
+		}
+	}
+	noRef := []setup{allSetups[0], allSetups[3], allSetups[4]}
+	if got, want := keys(roundSequence(noRef, 2)), keys(roundOrder(noRef, 2)); got != want {
+		t.Errorf("without B: %s, want roundOrder's %s", got, want)
 	}
 }

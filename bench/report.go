@@ -155,13 +155,21 @@ func (h *harness) markdown() string {
 			fmt.Fprintf(&b, "| %s | %s |\n", kv[0], kv[1])
 		}
 	}
-	fmt.Fprintf(&b, "\nLoad: %s, the setups' order changed every round so that each setup directly follows every "+
-		"other one equally often (a Williams design; a full cycle is %d rounds), and after each measurement a "+
-		"wait until the servers are idle (at least %s, at most %s). "+
-		"Setup rows are medians over the rounds; each ratio is of requests/s within one round, "+
-		"then the median over the rounds. CPU/req is process CPU time (/proc) over requests served: "+
+	order := fmt.Sprintf("the setups' order changed every round so that each setup directly follows every other one "+
+		"equally often (a Williams design; a full cycle is %d rounds)", len(orders(len(h.setups))))
+	method := "each ratio is of requests/s within one round, then the median over the rounds"
+	if hasReference(h.setups) {
+		order = fmt.Sprintf("a round ran A, then every gated setup between two measurements of B (A, B, X1, B, X2, B, ...), "+
+			"the gated setups in an order that changed every round so that each directly follows every other one "+
+			"equally often (a Williams design; a full cycle is %d rounds)", len(orders(len(gatedOf(h.setups)))))
+		method = "each ratio is taken within one round: every setup's requests/s is divided by the mean of the B " +
+			"measurements just before and after it, a ratio of two setups is the ratio of those (X/B is X against " +
+			"the B's next to it), and the table gives the median over the rounds"
+	}
+	fmt.Fprintf(&b, "\nLoad: %s; %s; after each measurement a wait until the servers are idle (at least %s, at most %s). "+
+		"Setup rows are medians over all measurements; %s. CPU/req is process CPU time (/proc) over requests served: "+
 		"Caddy's, and the other servers' (upstream, authsvc, redis); idle after is the median wait. The run took %s.\n",
-		r.Params, len(orders(len(h.setups))), idleMin, idleMax, r.Finished.Sub(r.Started).Round(time.Second))
+		r.Params, order, idleMin, idleMax, method, r.Finished.Sub(r.Started).Round(time.Second))
 	if r.Tokens != "" {
 		fmt.Fprintf(&b, "\nTokens: %s.\n", r.Tokens)
 	}
@@ -210,10 +218,8 @@ func (h *harness) markdown() string {
 		for _, rt := range ratios {
 			var per []float64
 			for round := 1; round <= h.o.rounds; round++ {
-				num, okN := roundRPS(mr.Runs, round, rt.Num)
-				den, okD := roundRPS(mr.Runs, round, rt.Den)
-				if okN && okD && den > 0 {
-					per = append(per, num/den)
+				if v, ok := roundRatio(mr.Runs, round, rt.Num, rt.Den); ok {
+					per = append(per, v)
 				}
 			}
 			if len(per) == 0 {
@@ -296,15 +302,6 @@ func (h *harness) markdown() string {
 		}
 	}
 	return b.String()
-}
-
-func roundRPS(runs []runResult, round int, setup string) (float64, bool) {
-	for _, r := range runs {
-		if r.Round == round && r.Setup == setup {
-			return r.RPS, true
-		}
-	}
-	return 0, false
 }
 
 func findSetup(key string) setup {
