@@ -63,7 +63,7 @@ xcaddy-test:
 	echo "xcaddy-test: built with xcaddy, both sessiongate modules listed"
 
 # The load harness (bench/): wrk against the upstream, plain reverse_proxy, forward_auth and
-# sessiongate on each store, in interleaved rounds; writes docs/PERFORMANCE.md (~20 minutes).
+# sessiongate on each store, in interleaved rounds; writes docs/PERFORMANCE.md (~35 minutes).
 # Installs wrk (and redis-server, for the redis setup) from Debian's packages when missing.
 # A smoke run: make bench BENCHFLAGS='-duration 2s -rounds 1' (its report goes to bench/out/).
 BENCHFLAGS ?=

@@ -14,7 +14,7 @@
 // and the report gives the median over the rounds. Two modes: one hot session, and many distinct sessions cycled so that the
 // caches are not trivially hot.
 //
-//	go run ./bench                                # the full run (docs/PERFORMANCE.md), ~20 minutes
+//	go run ./bench                                # the full run (docs/PERFORMANCE.md), ~35 minutes
 //	go run ./bench -duration 2s -rounds 1         # a smoke run (report in bench/out/)
 package main
 
@@ -66,7 +66,7 @@ func main() {
 	flag.StringVar(&profile, "profile", "", "setups (e.g. D,E) to take a CPU profile of Caddy for, during the last round of each mode (when every cache is warm), into bench/out/")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (binaries, Caddyfile, logs, bolt file)")
 	flag.IntVar(&o.warmConns, "warm-conns", 32, "concurrent requests while warming")
-	flag.DurationVar(&o.timeout, "timeout", 30*time.Minute, "the whole run stops after this")
+	flag.DurationVar(&o.timeout, "timeout", time.Hour, "the whole run stops after this")
 	flag.StringVar(&o.alg, "alg", "RS256", "token signatures: RS256 (an identity provider's, verified against a JWKS file) or HS256 (a shared secret)")
 	flag.Parse()
 
