@@ -11,8 +11,8 @@
 // round, every gated setup (C-F) runs between two measurements of B, in an order that changes
 // every round so that each follows every other one equally often (bench/order.go). Every ratio
 // (D/B, E/B, F/B, D/C) is taken within a round, each setup against the B measured next to it,
-// and the report gives the median over the rounds. Two modes: one hot session, and many distinct sessions cycled so that the
-// caches are not trivially hot.
+// and the report gives the median over the rounds. Two modes: one hot session, and many
+// distinct sessions cycled so that the caches are not trivially hot.
 //
 //	go run ./bench                                # the full run (docs/PERFORMANCE.md), ~35 minutes
 //	go run ./bench -duration 2s -rounds 1         # a smoke run (report in bench/out/)

@@ -51,7 +51,7 @@ const reference = "B"
 // drifts and steps over tens of seconds, and the ratio of two measurements drifts with
 // their distance. Without the reference, every setup runs once in the round's order.
 func roundSequence(setups []setup, round int) []setup {
-	ref := slices.IndexFunc(setups, func(s setup) bool { return s.Key == reference })
+	ref := slices.IndexFunc(setups, isReference)
 	if ref < 0 {
 		return roundOrder(setups, round)
 	}
@@ -68,10 +68,7 @@ func roundSequence(setups []setup, round int) []setup {
 	return out
 }
 
-// hasReference tells whether the reference is among the setups.
-func hasReference(setups []setup) bool {
-	return slices.ContainsFunc(setups, func(s setup) bool { return s.Key == reference })
-}
+func isReference(s setup) bool { return s.Key == reference }
 
 // gatedOf is the gated setups (C-F) of setups.
 func gatedOf(setups []setup) []setup {

@@ -158,7 +158,7 @@ func (h *harness) markdown() string {
 	order := fmt.Sprintf("the setups' order changed every round so that each setup directly follows every other one "+
 		"equally often (a Williams design; a full cycle is %d rounds)", len(orders(len(h.setups))))
 	method := "each ratio is of requests/s within one round, then the median over the rounds"
-	if hasReference(h.setups) {
+	if slices.ContainsFunc(h.setups, isReference) {
 		order = fmt.Sprintf("a round ran A, then every gated setup between two measurements of B (A, B, X1, B, X2, B, ...), "+
 			"the gated setups in an order that changed every round so that each directly follows every other one "+
 			"equally often (a Williams design; a full cycle is %d rounds)", len(orders(len(gatedOf(h.setups)))))

@@ -431,10 +431,11 @@ func (g *gateway) admin(t testing.TB, method, path, body, contentType string) re
 }
 
 // send sends req and reads the reply. A request without a body is sent again, at most twice,
-// when its connection is reset or closed before any reply: while Caddy reloads, its old and
+// when its connection is reset or closed before any reply. While Caddy reloads, its old and
 // new listeners share the port (SO_REUSEPORT): the kernel resets a connection still queued on
-// the old one when that closes, and the old server closes one it accepted late. That is Caddy's hand-off, not the gateway's answer (a panic,
-// which also closes a connection, is caught in Caddy's output).
+// the old one when that closes, and the old server closes one it accepted late. That is
+// Caddy's hand-off, not the gateway's answer (a panic, which also closes a connection, is
+// caught in Caddy's output).
 func send(t testing.TB, c *http.Client, req *http.Request) result {
 	t.Helper()
 	resp, err := c.Do(req)
