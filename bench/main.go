@@ -50,6 +50,9 @@ type options struct {
 	warmConns int
 	timeout   time.Duration
 	alg       string
+	// instructions, when above 0, is the requests per measurement of the instructions mode
+	// (bench/instructions.go), which replaces the timed rounds.
+	instructions int
 }
 
 func main() {
@@ -67,11 +70,15 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (binaries, Caddyfile, logs, bolt file)")
 	flag.IntVar(&o.warmConns, "warm-conns", 32, "concurrent requests while warming")
 	flag.DurationVar(&o.timeout, "timeout", time.Hour, "the whole run stops after this")
+	flag.IntVar(&o.instructions, "instructions", 0, "count Caddy's instructions per request under valgrind's callgrind instead of timing it: this many requests of the hot session per setup and round (2 rounds unless -rounds is given); report in bench/out/INSTRUCTIONS.md")
 	flag.StringVar(&o.alg, "alg", "RS256", "token signatures: RS256 (an identity provider's, verified against a JWKS file) or HS256 (a shared secret)")
 	flag.Parse()
+	if o.instructions > 0 && !flagSet("rounds") {
+		o.rounds = 2
+	}
 
 	if o.wrk.Duration < time.Second || o.rounds < 1 || o.wrk.Threads < 1 || o.wrk.Conns < o.wrk.Threads ||
-		o.sessions < 1 || o.warmConns < 1 || flag.NArg() > 0 {
+		o.sessions < 1 || o.warmConns < 1 || o.instructions < 0 || flag.NArg() > 0 {
 		fmt.Fprintln(os.Stderr, "bench: bad flags; see -help")
 		os.Exit(2)
 	}
@@ -104,6 +111,13 @@ func main() {
 	}
 }
 
+// flagSet reports whether the command line set the flag.
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
 func splitList(s string) []string {
 	var out []string
 	for _, f := range strings.Split(s, ",") {
@@ -130,10 +144,18 @@ type harness struct {
 	notes    []string
 	wrkLog   io.Writer
 	results  results
+	instr    []instrResult // the instructions mode's measurements
 }
 
 func run(ctx context.Context, o options) (err error) {
-	if _, err := exec.LookPath("wrk"); err != nil {
+	if o.instructions > 0 {
+		if err := checkCallgrind(); err != nil {
+			return err
+		}
+		if !o.setups["B"] {
+			return errors.New("-instructions needs setup B (plain reverse_proxy), the reference, among -setups")
+		}
+	} else if _, err := exec.LookPath("wrk"); err != nil {
 		return errors.New("wrk is not installed: `make bench` installs it, or apt-get install wrk")
 	}
 	h := &harness{o: o}
@@ -180,9 +202,15 @@ func run(ctx context.Context, o options) (err error) {
 	if err := h.startServers(ctx); err != nil {
 		return err
 	}
-	for _, mode := range o.modes {
-		if err := h.runMode(ctx, mode); err != nil {
+	if o.instructions > 0 {
+		if err := h.countInstructions(ctx); err != nil {
 			return err
+		}
+	} else {
+		for _, mode := range o.modes {
+			if err := h.runMode(ctx, mode); err != nil {
+				return err
+			}
 		}
 	}
 	if err := h.stopAndCheck(); err != nil {
@@ -190,6 +218,10 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	h.results.Finished = time.Now()
 	h.results.Notes = h.notes
+	if o.instructions > 0 {
+		h.results.Tokens = h.signer.about
+		return h.instrReport()
+	}
 	return h.report()
 }
 
@@ -317,10 +349,14 @@ func (h *harness) startServers(ctx context.Context) error {
 	if err := os.WriteFile(file, []byte(h.cfg.caddyfile()), 0o600); err != nil {
 		return err
 	}
-	if h.caddy, err = h.ps.start("caddy", h.caddyBin, "run", "--config", file, "--adapter", "caddyfile"); err != nil {
+	args, startTimeout := []string{h.caddyBin, "run", "--config", file, "--adapter", "caddyfile"}, 30*time.Second
+	if h.o.instructions > 0 {
+		args, startTimeout = h.callgrindCommand(args...), callgrindStart
+	}
+	if h.caddy, err = h.ps.start("caddy", args...); err != nil {
 		return err
 	}
-	if err := waitHTTP(ctx, h.caddy, fmt.Sprintf("http://127.0.0.1:%d/config/", h.cfg.AdminPort), 30*time.Second); err != nil {
+	if err := waitHTTP(ctx, h.caddy, fmt.Sprintf("http://127.0.0.1:%d/config/", h.cfg.AdminPort), startTimeout); err != nil {
 		return err
 	}
 	for _, s := range h.setups {
@@ -749,12 +785,15 @@ func warm(ctx context.Context, url string, tokens []string, n, conns int) error 
 	return firstErr
 }
 
+// get sends the request wrk sends: GET with Host and one Authorization header (an empty
+// User-Agent keeps Go's client from adding its own; with DisableCompression, Accept-Encoding).
 func get(ctx context.Context, client *http.Client, url, token string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header["User-Agent"] = []string{""}
 	resp, err := client.Do(req)
 	if err != nil {
 		return err

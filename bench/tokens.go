@@ -93,9 +93,16 @@ func (s *signer) mint(user, tenant, sid string, now time.Time) (string, error) {
 	return string(signed), err
 }
 
+// The user, tenant and session of the single-session mode.
+const (
+	hotUser    = "hot-user"
+	hotTenant  = "hot-tenant"
+	hotSession = "hot"
+)
+
 // hotToken is the one token of the single-session mode.
 func (s *signer) hotToken(now time.Time) (string, error) {
-	return s.mint("hot-user", "hot-tenant", "hot", now)
+	return s.mint(hotUser, hotTenant, hotSession, now)
 }
 
 // manyTokens are n tokens of n distinct sessions: one session per user, users spread over 16
