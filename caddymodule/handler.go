@@ -296,8 +296,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if !ok {
 		v = enforcer.Verdict{Code: enforcer.CodeInvalidToken}
 	} else {
-		ip, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
-		v = h.enforcer.Check(r.Context(), token, enforcer.ClientInfo{IP: ip, UserAgent: r.UserAgent()})
+		v = h.enforcer.Check(r.Context(), token, (*requestClient)(r))
 	}
 	if !v.Allowed() {
 		h.refuse(w, r, &v)
@@ -316,6 +315,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		repl.Set("http.auth.user.id", c.UserID)
 	}
 	return next.ServeHTTP(w, r)
+}
+
+// requestClient is the client a request comes from, as Caddy sees it: the IP its trusted
+// proxies settings give, and the User-Agent.
+type requestClient http.Request
+
+// Info implements enforcer.Client.
+func (r *requestClient) Info() enforcer.ClientInfo {
+	req := (*http.Request)(r)
+	ip, _ := caddyhttp.GetVar(req.Context(), caddyhttp.ClientIPVarKey).(string)
+	return enforcer.ClientInfo{IP: ip, UserAgent: req.UserAgent()}
 }
 
 // isAPI reports whether path is under the site API's prefix.

@@ -38,6 +38,15 @@ type ClientInfo struct {
 	UserAgent string
 }
 
+// Info returns c itself.
+func (c *ClientInfo) Info() ClientInfo { return *c }
+
+// Client tells what a request says about its client. Check asks only when the request opens a
+// session, so that the requests of a session that exists do not gather it.
+type Client interface {
+	Info() ClientInfo
+}
+
 // Verdict is the decision on one request.
 type Verdict struct {
 	// Code is "" when the request may pass, else why not (one of the Code* constants).
@@ -104,8 +113,8 @@ func (e *Enforcer) Tracker() *Tracker { return e.tracker }
 // DefaultPolicy is the policy of tenants that have not set their own.
 func (e *Enforcer) DefaultPolicy() *store.Policy { return &e.defaults }
 
-// Check decides on a request that presents token ("" when it has none).
-func (e *Enforcer) Check(ctx context.Context, token string, info ClientInfo) Verdict {
+// Check decides on a request that presents token ("" when it has none), from client.
+func (e *Enforcer) Check(ctx context.Context, token string, client Client) Verdict {
 	if token == "" {
 		return Verdict{Code: CodeMissingToken}
 	}
@@ -118,7 +127,7 @@ func (e *Enforcer) Check(ctx context.Context, token string, info ClientInfo) Ver
 		}
 		return Verdict{Code: CodeInvalidToken, Err: err}
 	}
-	code, err := e.tracker.admit(ctx, c, now, &e.defaults, info, e.locate)
+	code, err := e.tracker.admit(ctx, c, now, &e.defaults, client, e.locate)
 	return Verdict{Code: code, Claims: c, Err: err}
 }
 

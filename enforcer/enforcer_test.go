@@ -72,7 +72,7 @@ func TestFirstRequestCreatesSession(t *testing.T) {
 
 	// Later requests, from elsewhere, change nothing recorded at creation.
 	e.clk.Advance(time.Minute)
-	v := e.enf.Check(ctx, e.token("u1", "t1", "s1"), ClientInfo{IP: "198.51.100.1", UserAgent: "curl/8.0"})
+	v := e.enf.Check(ctx, e.token("u1", "t1", "s1"), &ClientInfo{IP: "198.51.100.1", UserAgent: "curl/8.0"})
 	if !v.Allowed() {
 		t.Fatalf("second request: %q", v.Code)
 	}
@@ -113,7 +113,7 @@ func TestDeviceParsing(t *testing.T) {
 func TestUserAgentIsBounded(t *testing.T) {
 	e := newEnv(t, Config{}, TrackerConfig{})
 	long := chromeMac + strings.Repeat("x", 4096)
-	if v := e.enf.Check(ctx, e.token("u1", "t1", "s1"), ClientInfo{IP: testIP, UserAgent: long}); !v.Allowed() {
+	if v := e.enf.Check(ctx, e.token("u1", "t1", "s1"), &ClientInfo{IP: testIP, UserAgent: long}); !v.Allowed() {
 		t.Fatal("refused")
 	}
 	s, err := e.get("t1", "s1")

@@ -62,7 +62,7 @@ const (
 	chromeMac = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
 )
 
-var testInfo = ClientInfo{IP: testIP, UserAgent: chromeMac}
+var testInfo = &ClientInfo{IP: testIP, UserAgent: chromeMac}
 
 // Test keys are made once: RSA key generation is slow under -race.
 var (

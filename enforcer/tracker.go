@@ -449,7 +449,7 @@ func (t *Tracker) newLive(s *store.Session, c *Claims, p *store.Policy) *liveSes
 // the store has none. Concurrent first requests of one session (a page firing its calls with
 // a fresh token) share one load: one store read and at most one creation.
 // cached reports whether it came from the cache (when trusted).
-func (t *Tracker) session(ctx context.Context, c *Claims, now time.Time, p *store.Policy, info ClientInfo, locate func(string) *store.Location, trusted bool) (ls *liveSession, cached bool, err error) {
+func (t *Tracker) session(ctx context.Context, c *Claims, now time.Time, p *store.Policy, client Client, locate func(string) *store.Location, trusted bool) (ls *liveSession, cached bool, err error) {
 	if trusted {
 		if ls, ok := t.sessions.Get(c.sessionKey); ok {
 			return ls, true, nil
@@ -464,7 +464,7 @@ func (t *Tracker) session(ctx context.Context, c *Claims, now time.Time, p *stor
 		gen := t.sessions.Generation()
 		s, err := t.store.Get(ctx, c.TenantID, c.SessionID)
 		if errors.Is(err, store.ErrNotFound) {
-			ls, err := t.create(ctx, c, now, p, info, locate, gen)
+			ls, err := t.create(ctx, c, now, p, client, locate, gen)
 			return ls, err
 		}
 		if err != nil {
@@ -482,7 +482,7 @@ func (t *Tracker) session(ctx context.Context, c *Claims, now time.Time, p *stor
 
 // admit decides on one request of an identified user: the session is found or created,
 // the policy applied and activity recorded. It returns "" to allow, else the refusal code.
-func (t *Tracker) admit(ctx context.Context, c *Claims, now time.Time, defaults *store.Policy, info ClientInfo, locate func(string) *store.Location) (string, error) {
+func (t *Tracker) admit(ctx context.Context, c *Claims, now time.Time, defaults *store.Policy, client Client, locate func(string) *store.Location) (string, error) {
 	trusted := t.trustCache()
 	var ls *liveSession
 	var tp *tenantPolicy
@@ -500,7 +500,7 @@ func (t *Tracker) admit(ctx context.Context, c *Claims, now time.Time, defaults 
 	if ls == nil {
 		var cached bool
 		var err error
-		if ls, cached, err = t.session(ctx, c, now, p, info, locate, trusted); err != nil {
+		if ls, cached, err = t.session(ctx, c, now, p, client, locate, trusted); err != nil {
 			var refused errRefused // declared here: errors.As makes it escape to the heap
 			if errors.As(err, &refused) {
 				return string(refused), nil
@@ -570,7 +570,8 @@ func (e errRefused) Error() string { return "session refused: " + string(e) }
 
 // create makes the session a valid token names, under the tenant's limit and the user's
 // cut-off.
-func (t *Tracker) create(ctx context.Context, c *Claims, now time.Time, p *store.Policy, info ClientInfo, locate func(string) *store.Location, gen uint64) (*liveSession, error) {
+func (t *Tracker) create(ctx context.Context, c *Claims, now time.Time, p *store.Policy, client Client, locate func(string) *store.Location, gen uint64) (*liveSession, error) {
+	info := client.Info()
 	ua := info.UserAgent
 	if len(ua) > maxUserAgent {
 		ua = ua[:maxUserAgent]
