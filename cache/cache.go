@@ -19,15 +19,21 @@ import (
 // Fill; Fill does nothing when any invalidation happened in between. Invalidations are rare
 // (revocations, policy changes), so one counter for the whole cache is enough.
 //
+// Fills are rare too (misses), and they go one at a time, each returning once its value is in
+// the cache or refused: ristretto takes a second set of a key it holds, or has queued, as a
+// replacement or a refusal, and reports the value it keeps as gone. A fill of the value a key
+// already holds is therefore skipped.
+//
 // Close may race with requests still in flight (a config being replaced): a closed cache
 // misses and ignores writes rather than panic inside ristretto.
 //
 // onExit, when given, is called with every value that leaves the cache: evicted, refused
 // admission, replaced, invalidated, purged, or dropped by Close. Callers that keep a value
 // they got from Get can thus tell when it no longer stands for the cache's content.
-type Cache[V any] struct {
+type Cache[V comparable] struct {
 	rc     *ristretto.Cache[string, V]
 	mu     sync.RWMutex // Fill holds it shared, Invalidate exclusively: no fill slips between them
+	fillMu sync.Mutex   // one fill at a time
 	gen    atomic.Uint64
 	closed bool // guarded by mu
 	// full is set once the cache has evicted or refused a value for room, and cleared by Purge.
@@ -35,7 +41,7 @@ type Cache[V any] struct {
 }
 
 // New makes a cache that holds up to maxEntries values; onExit may be nil.
-func New[V any](maxEntries int64, onExit func(V)) (*Cache[V], error) {
+func New[V comparable](maxEntries int64, onExit func(V)) (*Cache[V], error) {
 	if maxEntries < 1 {
 		return nil, fmt.Errorf("cache size must be at least 1, got %d", maxEntries)
 	}
@@ -79,13 +85,22 @@ func (c *Cache[V]) Get(key string) (V, bool) {
 // Generation is the invalidation count, to be passed to Fill.
 func (c *Cache[V]) Generation() uint64 { return c.gen.Load() }
 
-// Fill caches v under key unless an invalidation happened since gen was read.
+// Fill caches v under key unless an invalidation happened since gen was read, or key holds v
+// already. Once it returns, Get shows v unless the cache refused it.
 func (c *Cache[V]) Fill(key string, v V, gen uint64) {
 	c.mu.RLock()
-	if !c.closed && c.gen.Load() == gen {
-		c.rc.Set(key, v, 1)
+	defer c.mu.RUnlock()
+	if c.closed || c.gen.Load() != gen {
+		return
 	}
-	c.mu.RUnlock()
+	c.fillMu.Lock()
+	defer c.fillMu.Unlock()
+	if cur, ok := c.rc.Get(key); ok && cur == v {
+		return
+	}
+	if c.rc.Set(key, v, 1) {
+		c.rc.Wait()
+	}
 }
 
 // Invalidate drops keys and makes every fill that started before it a no-op: once it returns,

@@ -193,3 +193,41 @@ func TestFull(t *testing.T) {
 		t.Fatal("Full again with 10 entries after Purge")
 	}
 }
+
+// Filling a key with the value it already holds, or is about to (a second load of the same
+// object while the first fill is still queued), neither replaces nor refuses it: onExit is
+// not called for a value that stays, and the cache is not taken for full.
+func TestRefillWithSameValue(t *testing.T) {
+	var mu sync.Mutex
+	exited := map[*int]int{}
+	c, err := New[*int](100, func(v *int) {
+		mu.Lock()
+		exited[v]++
+		mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	a, b := new(int), new(int)
+	c.Fill("a", a, c.Generation())
+	c.Fill("a", a, c.Generation()) // no Wait between: the first may still be queued
+	c.Wait()
+	c.Fill("b", b, c.Generation())
+	c.Wait()
+	c.Fill("b", b, c.Generation()) // the first has landed
+	c.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	for k, v := range map[string]*int{"a": a, "b": b} {
+		if got, ok := c.Get(k); !ok || got != v {
+			t.Errorf("Get(%s) = %p, %v; want %p", k, got, ok, v)
+		}
+		if exited[v] > 0 {
+			t.Errorf("onExit called %d times for %s's value, which is still cached", exited[v], k)
+		}
+	}
+	if c.Full() {
+		t.Error("Full after refilling two keys of a 100-entry cache")
+	}
+}

@@ -1263,3 +1263,30 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 		t.Errorf("%v allocations per allowed request on the hot path, want 0", n)
 	}
 }
+
+// A burst of first requests on a new session (a page firing its calls with a fresh token)
+// leaves the token's claims linked to the cached session and policy: its later requests
+// look nothing up in the caches.
+func TestFirstRequestBurstLinksSession(t *testing.T) {
+	e := newEnv(t, Config{}, TrackerConfig{})
+	for s := range 20 {
+		tok := e.token("u1", "t1", fmt.Sprintf("s%02d", s))
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for range 32 {
+			wg.Go(func() {
+				<-start
+				if v := e.check(tok); !v.Allowed() {
+					t.Errorf("burst request: %q (%v)", v.Code, v.Err)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		e.settle()
+		e.expect(tok, "") // links the policy, found in its cache now
+		if ls, tp := linked(e.cachedClaims(tok)); ls == nil || tp == nil {
+			t.Fatalf("session s%02d: after its burst, claims lead to session %p and policy %p; want both", s, ls, tp)
+		}
+	}
+}
