@@ -3,7 +3,7 @@ GO       ?= go
 XCADDY   := github.com/caddyserver/xcaddy/cmd/xcaddy@v0.4.5
 CADDY_VERSION := $(shell $(GO) list -m -f '{{.Version}}' github.com/caddyserver/caddy/v2)
 
-.PHONY: all build run test deps fmt-check vet unit xcaddy-test bench clean
+.PHONY: all build run test deps fmt-check vet unit xcaddy-test bench bench-instructions bench-deps clean
 
 all: build
 
@@ -64,19 +64,28 @@ xcaddy-test:
 
 # The load harness (bench/): wrk against the upstream, plain reverse_proxy, forward_auth and
 # sessiongate on each store, in interleaved rounds; writes docs/PERFORMANCE.md (~35 minutes).
-# Installs wrk (and redis-server, for the redis setup) from Debian's packages when missing.
 # A smoke run: make bench BENCHFLAGS='-duration 2s -rounds 1' (its report goes to bench/out/).
 BENCHFLAGS ?=
-bench:
+bench: bench-deps
+	$(GO) run ./bench $(BENCHFLAGS)
+
+# Caddy's instructions, allocations and bytes per request for each setup, counted under
+# valgrind's callgrind with one hot session (~10 minutes); writes bench/out/INSTRUCTIONS.md.
+bench-instructions: bench-deps
+	$(GO) run ./bench -instructions 5000 -rounds 3 -setups B,H,C,D,E,F $(BENCHFLAGS)
+
+# What the harness needs, from Debian's packages when missing: wrk, redis-server (the redis
+# setup) and valgrind (-instructions).
+bench-deps:
 	@missing=""; \
 	command -v wrk >/dev/null || missing="$$missing wrk"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v valgrind >/dev/null || missing="$$missing valgrind"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
-	$(GO) run ./bench $(BENCHFLAGS)
 
 clean:
 	rm -f caddy sessiongate-demo.db

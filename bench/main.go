@@ -16,6 +16,9 @@
 //
 //	go run ./bench                                # the full run (docs/PERFORMANCE.md), ~35 minutes
 //	go run ./bench -duration 2s -rounds 1         # a smoke run (report in bench/out/)
+//	go run ./bench -instructions 5000 -rounds 3 -setups B,H,C,D,E,F
+//	                                              # Caddy's instructions per request under
+//	                                              # callgrind, not timed (bench/instructions.go)
 package main
 
 import (
