@@ -696,24 +696,17 @@ func (h *harness) storeWrites(s setup) int64 {
 // takeProfile saves a CPU profile of Caddy over most of a measurement, and its top functions.
 func (h *harness) takeProfile(ctx context.Context, mode, key string) {
 	secs := max(1, int(h.o.wrk.Duration/time.Second)-2)
-	url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", h.cfg.AdminPort, secs)
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	time.Sleep(time.Second) // past wrk's start-up
-	resp, err := http.DefaultClient.Do(req)
+	path := filepath.Join(h.outDir, "caddy-"+key+"-"+mode+".pprof")
+	f, err := os.Create(path)
 	if err != nil {
 		h.notes = append(h.notes, "profile: "+err.Error())
 		return
 	}
-	defer resp.Body.Close()
-	path := filepath.Join(h.outDir, "caddy-"+key+"-"+mode+".pprof")
-	f, err := os.Create(path)
-	if err != nil {
-		return
-	}
-	_, err = io.Copy(f, resp.Body)
+	time.Sleep(time.Second) // past wrk's start-up
+	err = h.adminGet(ctx, fmt.Sprintf("/debug/pprof/profile?seconds=%d", secs), f)
 	f.Close()
-	if err != nil || resp.StatusCode != http.StatusOK {
-		h.notes = append(h.notes, fmt.Sprintf("profile: %s: %v", resp.Status, err))
+	if err != nil {
+		h.notes = append(h.notes, "profile: "+err.Error())
 		return
 	}
 	top := output(h.root, "go", "tool", "pprof", "-top", "-nodecount=40", h.caddyBin, path)
