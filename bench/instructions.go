@@ -42,7 +42,6 @@ const (
 type instrResult struct {
 	Round        int
 	Setup        string
-	Requests     int
 	Instructions float64 // per request
 	Allocs       float64 // objects allocated per request
 	Bytes        float64 // bytes allocated per request
@@ -116,7 +115,7 @@ func (h *harness) countInstructions(ctx context.Context) error {
 				return err
 			}
 			n := float64(h.o.instructions)
-			r := instrResult{Round: round, Setup: s.Key, Requests: h.o.instructions, Instructions: float64(ir) / n,
+			r := instrResult{Round: round, Setup: s.Key, Instructions: float64(ir) / n,
 				Allocs: float64(after.Mallocs-before.Mallocs) / n, Bytes: float64(after.TotalAlloc-before.TotalAlloc) / n}
 			h.instr = append(h.instr, r)
 			fmt.Printf("bench: instructions round %d %s %-36s %8.0f instructions/req %6.1f allocs/req %7.0f B/req\n",
@@ -230,11 +229,11 @@ func (h *harness) instrMarkdown() string {
 		fmt.Fprintf(&b, "| %s %s | %.0f | %.0f-%.0f | %s | %.1f | %.0f |\n", s.Key, s.Name, v, lo.Instructions, hi.Instructions, vs,
 			med(rs, func(m instrResult) float64 { return m.Allocs }), med(rs, func(m instrResult) float64 { return m.Bytes }))
 	}
-	for _, n := range r.Notes {
-		fmt.Fprintf(&b, "\n- %s", n)
-	}
 	if len(r.Notes) > 0 {
 		b.WriteString("\n")
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(&b, "- %s\n", n)
 	}
 	return b.String()
 }

@@ -36,7 +36,7 @@ func TestInstrMarkdown(t *testing.T) {
 	h.o.instructions, h.o.rounds = 1000, 3
 	for round, v := range [][3]float64{{200000, 210000, 230000}, {200100, 210000, 229000}, {199900, 210000, 231000}} {
 		for i, k := range []string{"B", "H", "D"} {
-			h.instr = append(h.instr, instrResult{Round: round + 1, Setup: k, Requests: 1000, Instructions: v[i], Allocs: 200, Bytes: 17000})
+			h.instr = append(h.instr, instrResult{Round: round + 1, Setup: k, Instructions: v[i], Allocs: 200, Bytes: 17000})
 		}
 	}
 	md := h.instrMarkdown()

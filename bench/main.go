@@ -185,6 +185,7 @@ func run(ctx context.Context, o options) (err error) {
 	if h.signer, err = newSigner(o.alg, h.work); err != nil {
 		return err
 	}
+	h.results.Tokens = h.signer.about
 	defer h.ps.stopAll() // on every return, and on a panic too
 
 	wrkLog, err := os.Create(filepath.Join(h.outDir, "wrk.log"))
@@ -222,7 +223,6 @@ func run(ctx context.Context, o options) (err error) {
 	h.results.Finished = time.Now()
 	h.results.Notes = h.notes
 	if o.instructions > 0 {
-		h.results.Tokens = h.signer.about
 		return h.instrReport()
 	}
 	return h.report()

@@ -111,7 +111,6 @@ Measured with the load harness in ` + "`bench/`" + ` (` + "`make bench`" + `).
 func (h *harness) report() error {
 	h.results.Params = fmt.Sprintf("`wrk -t%d -c%d -d%s --latency` per setup and round, %d round(s)",
 		h.o.wrk.Threads, h.o.wrk.Conns, h.o.wrk.Duration, h.o.rounds)
-	h.results.Tokens = h.signer.about
 	body := h.markdown()
 	fmt.Println()
 	fmt.Print(body)
