@@ -52,8 +52,10 @@
 // An ended session expires after its tombstone TTL: Options.TombstoneTTL, or the policy's force
 // re-login when longer (recorded at creation, since End, EndUser and Sweep get no policy). A live
 // session expires when its policy would have ended it a tombstone TTL ago: with an idle timeout,
-// idle timeout + tombstone TTL after its last touch; with only a force re-login, force re-login +
-// tombstone TTL after its creation; without either it has no TTL. A user's live set expires with
+// idle timeout + tombstone TTL after its last touch, and up to a slack later (a sixteenth of
+// that, at most an hour and half the tombstone TTL: a touch extends the TTLs that much further,
+// so that the touches within the slack of it need not extend them again); with only a force
+// re-login, force re-login + tombstone TTL after its creation; without either it has no TTL. A user's live set expires with
 // the last of its sessions; a cut-off after the tombstone TTL (tokens issued before it are long
 // expired by then). A pointer has a TTL when its session has one, a tombstone TTL longer, so that
 // it outlives the session's tombstone too. Sweep removes what expiry cannot: pointers without a
@@ -591,11 +593,7 @@ func (s *Store) touchEach(ctx context.Context, touches []store.Touch) error {
 		return err
 	}
 	var calls []*scriptCall
-	type extend struct {
-		key string
-		ttl time.Duration
-	}
-	var extends []extend
+	var pointers []string // the pointer key of each call
 	for i, t := range touches {
 		v, err := gets[i].Result()
 		if errors.Is(err, goredis.Nil) {
@@ -610,15 +608,23 @@ func (s *Store) touchEach(ctx context.Context, touches []store.Touch) error {
 			keys:   []string{s.recordKey(t.TenantID, ptr.user, t.ID), s.liveKey(t.TenantID, ptr.user)},
 			args:   []any{timeKey(t.At)},
 		})
-		if ptr.touchTTL > 0 {
-			extends = append(extends, extend{s.pointerKey(t.TenantID, t.ID), time.Duration(ptr.touchTTL) * time.Millisecond})
+		pointers = append(pointers, s.pointerKey(t.TenantID, t.ID))
+	}
+	if err := s.runScripts(ctx, calls, nil); err != nil {
+		return err
+	}
+	// The pointers of the records whose TTL a script extended get theirs (a third round trip,
+	// once per slack of each session).
+	extend := s.client.Pipeline()
+	for i, c := range calls {
+		if ttl, _ := c.cmd.Int64(); ttl > 0 {
+			extend.PExpire(ctx, pointers[i], time.Duration(ttl)*time.Millisecond)
 		}
 	}
-	return s.runScripts(ctx, calls, func(pipe goredis.Pipeliner) {
-		for _, e := range extends {
-			pipe.PExpire(ctx, e.key, e.ttl)
-		}
-	})
+	if extend.Len() == 0 {
+		return nil
+	}
+	return execPipe(ctx, extend)
 }
 
 // GetPolicy implements store.Store.
@@ -1165,8 +1171,11 @@ func ms(d time.Duration) int64 {
 
 // pointer is the value of a session pointer.
 type pointer struct {
-	at       int64 // when it was written: unix ms, the writing node's clock
-	touchTTL int64 // ms a touch gives it; 0: none
+	at int64 // when it was written: unix ms, the writing node's clock
+	// touchTTL is the ms a touch gave it (0: none) before touches took their TTLs from the
+	// record (touchScript). It is still written for nodes of earlier versions sharing the
+	// server during an upgrade, whose Cluster touches read it; this version does not.
+	touchTTL int64
 	user     string
 }
 

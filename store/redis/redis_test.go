@@ -104,6 +104,7 @@ func TestCluster(t *testing.T) {
 	t.Run("Watch", func(t *testing.T) { testWatch(t, cluster.URL()) })
 	t.Run("KeyLayout", func(t *testing.T) { testKeyLayout(t, cluster.URL()) })
 	t.Run("SweepCleansUp", func(t *testing.T) { testSweepCleansUp(t, cluster.URL()) })
+	t.Run("TTLs", func(t *testing.T) { testTTLs(t, cluster.URL()) })
 }
 
 func TestConcurrentCreate(t *testing.T) { testConcurrentCreate(t, redistest.Start(t).URL()) }
@@ -367,12 +368,13 @@ func TestOpenRejects(t *testing.T) {
 }
 
 // TestTTLs checks what expires and when (see the package comment).
-func TestTTLs(t *testing.T) {
-	srv := redistest.Start(t)
+func TestTTLs(t *testing.T) { testTTLs(t, redistest.Start(t).URL()) }
+
+func testTTLs(t *testing.T, url string) {
 	ctx := t.Context()
 	const tomb = 24 * time.Hour
-	st := open(t, srv.URL(), Options{Prefix: newPrefix(), TombstoneTTL: tomb})
-	rc := raw(t, srv.URL())
+	st := open(t, url, Options{Prefix: newPrefix(), TombstoneTTL: tomb})
+	rc := raw(t, url)
 	pttl := func(key string) time.Duration {
 		t.Helper()
 		d, err := rc.PTTL(ctx, key).Result()
@@ -417,9 +419,33 @@ func TestTTLs(t *testing.T) {
 	if err := st.Touch(ctx, []store.Touch{{TenantID: "t1", UserID: "u2", ID: "idle", At: t0.Add(time.Minute)}}); err != nil {
 		t.Fatal(err)
 	}
-	between("touched session", pttl(st.recordKey("t1", "u2", "idle")), tomb+59*time.Minute, tomb+time.Hour)
-	between("touched live set", pttl(st.liveKey("t1", "u2")), tomb+59*time.Minute, tomb+time.Hour)
-	between("touched pointer", pttl(st.pointerKey("t1", "idle")), 2*tomb+59*time.Minute, 2*tomb+time.Hour)
+	// A touch extends them by a slack more (an hour here), and the touches within the slack
+	// of it leave them as they are.
+	idleKeys := []string{st.recordKey("t1", "u2", "idle"), st.liveKey("t1", "u2"), st.pointerKey("t1", "idle")}
+	touchedTTLs := func(what string) {
+		t.Helper()
+		between(what+" session", pttl(idleKeys[0]), tomb+119*time.Minute, tomb+2*time.Hour)
+		between(what+" live set", pttl(idleKeys[1]), tomb+119*time.Minute, tomb+2*time.Hour)
+		between(what+" pointer", pttl(idleKeys[2]), 2*tomb+119*time.Minute, 2*tomb+2*time.Hour)
+	}
+	touchedTTLs("touched")
+	for _, key := range idleKeys {
+		rc.PExpire(ctx, key, time.Minute)
+	}
+	within := t0.Add(time.Minute + time.Hour)
+	if err := st.Touch(ctx, []store.Touch{{TenantID: "t1", UserID: "u2", ID: "idle", At: within}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range idleKeys {
+		between("touched within the slack: "+key, pttl(key), 50*time.Second, time.Minute)
+	}
+	if s, err := st.Get(ctx, "t1", "idle"); err != nil || !s.LastActiveAt.Equal(within) {
+		t.Errorf("touch within the slack: last activity %v (%v), want %v", s.LastActiveAt, err, within)
+	}
+	if err := st.Touch(ctx, []store.Touch{{TenantID: "t1", UserID: "u2", ID: "idle", At: within.Add(time.Second)}}); err != nil {
+		t.Fatal(err)
+	}
+	touchedTTLs("touched past the slack")
 
 	// A persistent session keeps its live set persistent; once it ends, the set expires with
 	// the other sessions.
@@ -430,7 +456,7 @@ func TestTTLs(t *testing.T) {
 	if _, err := st.End(ctx, "t1", "persistent", store.ReasonRevoked, t0); err != nil {
 		t.Fatal(err)
 	}
-	between("live set refitted", pttl(st.liveKey("t1", "u2")), tomb+58*time.Minute, tomb+time.Hour)
+	between("live set refitted", pttl(st.liveKey("t1", "u2")), tomb+118*time.Minute, tomb+2*time.Hour) // the idle session's, touched
 
 	// A force re-login longer than the tombstone TTL keeps the tombstone that long; a session
 	// with only a force re-login expires a tombstone TTL after it.

@@ -56,6 +56,26 @@ local function refit(live, prefix)
   if longest > 0 then redis.call('PEXPIRE', live, longest) end
 end
 
+-- touched raises the live record rec's last activity to at, when later, from its fields f
+-- (HMGET a, e, x, z, w). When the record has a TTL it extends it, and returns the TTL it gave,
+-- only when at is past what the last extension covers (field w, in seconds of the time
+-- format): an extension reaches a slack past the TTL (a sixteenth of it, at most an hour and
+-- half the tombstone TTL, so that a pointer extended on every touch still outlives its record),
+-- and touches within the slack need not extend again. It returns 0 when it extended nothing.
+local function touched(rec, f, at)
+  if not f[1] or f[2] or not earlier(f[1], at) then return 0 end
+  local ttl = tonumber(f[3])
+  local secs = tonumber(string.sub(at, 1, 12))
+  if ttl <= 0 or secs <= (tonumber(f[5]) or -1) then
+    redis.call('HSET', rec, 'a', at)
+    return 0
+  end
+  local slack = math.floor(math.min(ttl / 16, 3600000, (tonumber(f[4]) or 0) / 2) / 1000) * 1000
+  redis.call('HSET', rec, 'a', at, 'w', string.format('%.0f', secs + slack / 1000))
+  redis.call('PEXPIRE', rec, ttl + slack)
+  return ttl + slack
+end
+
 local function announce(channel, tenant, ids)
   if #ids > 0 then
     redis.call('PUBLISH', channel, cjson.encode({tenant = tenant, sessions = ids}))
@@ -209,20 +229,17 @@ return ended
 `)
 
 // touchScript raises a live session's last activity and, when its policy has an idle timeout,
-// extends its TTL and its live set's.
+// extends its TTL and its live set's (see touched). It returns the TTL its pointer, which a
+// Cluster keeps in another slot, is to be given: a tombstone TTL past the record's, or 0 when
+// the record's was not extended.
 //
 // KEYS: session record, user's live set. ARGV: 1 the activity time.
 var touchScript = newScript(`
-local f = redis.call('HMGET', KEYS[1], 'a', 'e', 'x')
-if f[1] and not f[2] and earlier(f[1], ARGV[1]) then
-  redis.call('HSET', KEYS[1], 'a', ARGV[1])
-  local ttl = tonumber(f[3])
-  if ttl > 0 then
-    redis.call('PEXPIRE', KEYS[1], ttl)
-    redis.call('PEXPIRE', KEYS[2], ttl, 'GT')
-  end
-end
-return 0
+local f = redis.call('HMGET', KEYS[1], 'a', 'e', 'x', 'z', 'w')
+local ttl = touched(KEYS[1], f, ARGV[1])
+if ttl == 0 then return 0 end
+redis.call('PEXPIRE', KEYS[2], ttl, 'GT')
+return ttl + (tonumber(f[4]) or 0)
 `)
 
 // touchManyScript is touchScript for many sessions at once, on a single server: it also
@@ -234,15 +251,11 @@ return 0
 var touchManyScript = newScript(`
 for i = 1, #ARGV do
   local rec = KEYS[3 * i - 2]
-  local f = redis.call('HMGET', rec, 'a', 'e', 'x', 'z')
-  if f[1] and not f[2] and earlier(f[1], ARGV[i]) then
-    redis.call('HSET', rec, 'a', ARGV[i])
-    local ttl = tonumber(f[3])
-    if ttl > 0 then
-      redis.call('PEXPIRE', rec, ttl)
-      redis.call('PEXPIRE', KEYS[3 * i - 1], ttl, 'GT')
-      redis.call('PEXPIRE', KEYS[3 * i], ttl + (tonumber(f[4]) or 0))
-    end
+  local f = redis.call('HMGET', rec, 'a', 'e', 'x', 'z', 'w')
+  local ttl = touched(rec, f, ARGV[i])
+  if ttl > 0 then
+    redis.call('PEXPIRE', KEYS[3 * i - 1], ttl, 'GT')
+    redis.call('PEXPIRE', KEYS[3 * i], ttl + (tonumber(f[4]) or 0))
   end
 end
 return 0
