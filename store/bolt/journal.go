@@ -21,9 +21,20 @@ import (
 // records of random sessions rewrites about one page per session. Touch instead appends the
 // flush's activity to the journal (bucketActivity, one value per flush, on the last page) and
 // keeps the latest journalled activity of each session in memory, which every read lays over
-// the record. Once the journal holds foldAfter touches, Touch folds it into the records,
-// walking the sessions in key order in transactions of foldChunk, so that sessions sharing a
-// page share its rewrite; then it empties the journal. Open reads the journal back.
+// the record. Once the journal holds foldAfter touches, Touch tidies it, one of two ways:
+//
+//   - When they are the touches of few sessions (at most three quarters of foldAfter: the same
+//     sessions touched again and again, as a busy gateway's are), it compacts the journal:
+//     the latest activity of each session is journalled anew, in values of compactChunk
+//     sessions, and the values it replaces are deleted. That writes a few bytes per session,
+//     sequentially, and leaves room for at least a quarter of foldAfter touches before the
+//     next tidy.
+//   - Else it folds the journal into the records, walking the sessions in key order in
+//     transactions of foldChunk, so that sessions sharing a page share its rewrite; then it
+//     empties the journal.
+//
+// Either way the journal then holds fewer touches than foldAfter, and memory the activity of
+// at most foldAfter sessions. Open reads the journal back.
 //
 // A fold deletes a session's in-memory activity once the record has it. A read transaction
 // that began before that record was written still needs it, so reads hold journal.mu shared
@@ -45,6 +56,9 @@ const (
 	// foldChunk bounds the sessions one fold transaction writes, so that other writes (new
 	// sessions) wait for a chunk, not for the whole fold.
 	foldChunk = 5_000
+	// compactChunk is how many sessions one value of a compacted journal holds (about 45
+	// bytes each), and one compaction transaction writes.
+	compactChunk = 20_000
 )
 
 type activityKey struct{ tenant, id string }
@@ -205,12 +219,16 @@ func (s *Store) Touch(_ context.Context, touches []store.Touch) error {
 		return fmt.Errorf("touching %d sessions: %w", len(touches), err)
 	}
 	s.act.mu.RLock()
-	due := s.act.pending >= s.foldAfter
+	due, few := s.act.pending >= s.foldAfter, len(s.act.latest) <= s.foldAfter*3/4
 	s.act.mu.RUnlock()
-	if due {
+	switch {
+	case !due:
+		return nil
+	case few:
+		return s.compact()
+	default:
 		return s.fold()
 	}
-	return nil
 }
 
 // raising is the touches that raise a session's activity beyond what the journal holds. It
@@ -239,13 +257,8 @@ func (s *Store) fold() error {
 	}
 	defer s.act.folding.Unlock()
 
-	// Every journal value up to upTo was committed after its touches reached latest, so
-	// the snapshot taken next holds them (or later activity of the same sessions).
-	var upTo uint64
-	if err := s.db.View(func(tx *bbolt.Tx) error {
-		upTo = tx.Bucket(bucketActivity).Sequence()
-		return nil
-	}); err != nil {
+	upTo, err := s.journalUpTo()
+	if err != nil {
 		return fmt.Errorf("folding session activity: %w", err)
 	}
 	type entry struct {
@@ -301,6 +314,30 @@ func (s *Store) fold() error {
 		s.act.mu.Unlock()
 	}
 
+	if err := s.dropJournal(upTo); err != nil {
+		return fmt.Errorf("folding session activity: %w", err)
+	}
+	if len(unreadable) > 0 {
+		return fmt.Errorf("folding session activity: %d session record(s) cannot be read and were left as they are; the first: %w",
+			len(unreadable), unreadable[0])
+	}
+	return nil
+}
+
+// journalUpTo is the journal's last sequence: every value up to it was committed after its
+// touches reached latest, so a snapshot of latest taken next holds them (or later activity of
+// the same sessions).
+func (s *Store) journalUpTo() (upTo uint64, err error) {
+	err = s.db.View(func(tx *bbolt.Tx) error {
+		upTo = tx.Bucket(bucketActivity).Sequence()
+		return nil
+	})
+	return upTo, err
+}
+
+// dropJournal deletes the journal's values up to sequence upTo, whose touches are written
+// elsewhere now, and counts the touches left.
+func (s *Store) dropJournal(upTo uint64) error {
 	err := s.writes.update(func(tx *bbolt.Tx) error {
 		j := tx.Bucket(bucketActivity)
 		var done [][]byte
@@ -327,11 +364,46 @@ func (s *Store) fold() error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("folding session activity: emptying the journal: %w", err)
+		return fmt.Errorf("emptying the journal: %w", err)
 	}
-	if len(unreadable) > 0 {
-		return fmt.Errorf("folding session activity: %d session record(s) cannot be read and were left as they are; the first: %w",
-			len(unreadable), unreadable[0])
+	return nil
+}
+
+// compact journals the latest activity of each session anew, after what the journal holds,
+// and then deletes what it held: the journal is left with one touch per session (and the
+// touches journalled meanwhile). The records are not written.
+func (s *Store) compact() error {
+	if !s.act.folding.TryLock() {
+		return nil // a fold or a compaction is at it
+	}
+	defer s.act.folding.Unlock()
+
+	upTo, err := s.journalUpTo()
+	if err != nil {
+		return fmt.Errorf("compacting the activity journal: %w", err)
+	}
+	s.act.mu.RLock()
+	snap := make([]store.Touch, 0, len(s.act.latest))
+	for k, at := range s.act.latest {
+		snap = append(snap, store.Touch{TenantID: k.tenant, ID: k.id, At: time.Unix(0, at)})
+	}
+	s.act.mu.RUnlock()
+	for chunk := range slices.Chunk(snap, compactChunk) {
+		v := encodeTouches(chunk)
+		err := s.writes.update(func(tx *bbolt.Tx) error {
+			j := tx.Bucket(bucketActivity)
+			seq, err := j.NextSequence()
+			if err != nil {
+				return err
+			}
+			return j.Put(binary.BigEndian.AppendUint64(nil, seq), v)
+		})
+		if err != nil {
+			return fmt.Errorf("compacting the activity journal: %w", err)
+		}
+	}
+	if err := s.dropJournal(upTo); err != nil {
+		return fmt.Errorf("compacting the activity journal: %w", err)
 	}
 	return nil
 }

@@ -116,6 +116,63 @@ func TestJournalFolds(t *testing.T) {
 	}
 }
 
+// A journal of foldAfter touches of few sessions is compacted to one touch per session,
+// without writing the records, and read back after a restart; once the journal holds more
+// sessions than three quarters of foldAfter, it is folded.
+func TestJournalCompacts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sessions.db")
+	s := open(t, path)
+	s.foldAfter = 4
+	for _, id := range []string{"a", "b", "c", "d"} {
+		storetest.Create(t, s, storetest.Session("t1", "u-"+id, id, j0), store.Policy{})
+	}
+	for i, id := range []string{"a", "b", "a", "b"} {
+		touch(t, s, j0.Add(time.Duration(i+1)*time.Minute), id)
+	}
+	want := map[string]time.Time{"a": j0.Add(3 * time.Minute), "b": j0.Add(4 * time.Minute)}
+	if n := journalValues(t, s); n != 1 {
+		t.Errorf("journal holds %d values after compacting two sessions, want 1", n)
+	}
+	if s.act.pending != 2 || len(s.act.latest) != 2 {
+		t.Errorf("after compacting: %d touches and %d sessions in memory, want 2 and 2", s.act.pending, len(s.act.latest))
+	}
+	for id, at := range want {
+		if got := recordActivity(t, s, id); !got.Equal(j0) {
+			t.Errorf("%s: compacting wrote its record (%v)", id, got)
+		}
+		if got := activity(t, s, id); !got.Equal(at) {
+			t.Errorf("%s after compacting: Get says %v, want %v", id, got, at)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, path)
+	defer s.Close()
+	s.foldAfter = 4
+	for id, at := range want {
+		if got := activity(t, s, id); !got.Equal(at) {
+			t.Errorf("%s after compacting and a restart: Get says %v, want %v", id, got, at)
+		}
+	}
+	if s.act.pending != 2 {
+		t.Errorf("after a restart: %d touches counted, want 2", s.act.pending)
+	}
+
+	// Two more sessions bring the journal to 4 touches of 4 sessions: a fold.
+	touch(t, s, j0.Add(5*time.Minute), "c")
+	touch(t, s, j0.Add(6*time.Minute), "d")
+	want["c"], want["d"] = j0.Add(5*time.Minute), j0.Add(6*time.Minute)
+	for id, at := range want {
+		if got := recordActivity(t, s, id); !got.Equal(at) {
+			t.Errorf("%s after the fold: record says %v, want %v", id, got, at)
+		}
+	}
+	if n := journalValues(t, s); n != 0 || len(s.act.latest) != 0 || s.act.pending != 0 {
+		t.Errorf("after the fold: %d journal values, %d sessions and %d touches in memory, want none", n, len(s.act.latest), s.act.pending)
+	}
+}
+
 // Journalled activity survives a restart, and every reader of sessions sees it: listings,
 // the sweep's decisions, a creation's idle check, and the record of a session that ends.
 func TestJournalIsReadEverywhere(t *testing.T) {
