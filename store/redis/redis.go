@@ -1212,6 +1212,14 @@ func (s *Store) pointer(ctx context.Context, tenantID, id string) (pointer, erro
 // enc writes an id so that it cannot run into what follows it in a key.
 func enc(id string) string { return strconv.Itoa(len(id)) + ":" + id }
 
+// writeEnc writes enc(id) to b.
+func writeEnc(b *strings.Builder, id string) {
+	var n [20]byte
+	b.Write(strconv.AppendInt(n[:0], int64(len(id)), 10))
+	b.WriteByte(':')
+	b.WriteString(id)
+}
+
 // dec reads an id written by enc at the start of s and returns what follows.
 func dec(s string) (id, rest string, err error) {
 	n, rest, ok := strings.Cut(s, ":")
@@ -1222,29 +1230,46 @@ func dec(s string) (id, rest string, err error) {
 	return rest[:l], rest[l:], nil
 }
 
-func (s *Store) userTag(tenantID, userID string) string {
-	return "{" + enc(tenantID) + enc(userID) + "}"
+// userKey is the key of kind for the user, with the user's hash tag, followed by rest. It
+// is built in one allocation: a flush builds three keys per session it touches.
+func (s *Store) userKey(kind byte, tenantID, userID, rest string) string {
+	var b strings.Builder
+	b.Grow(len(s.prefix) + len(tenantID) + len(userID) + len(rest) + 2*(20+1) + 3)
+	b.WriteString(s.prefix)
+	b.WriteByte(kind)
+	b.WriteByte('{')
+	writeEnc(&b, tenantID)
+	writeEnc(&b, userID)
+	b.WriteByte('}')
+	b.WriteString(rest)
+	return b.String()
 }
 
 func (s *Store) recordPrefix(tenantID, userID string) string {
-	return s.prefix + string(kindSession) + s.userTag(tenantID, userID)
+	return s.userKey(kindSession, tenantID, userID, "")
 }
 
 func (s *Store) recordKey(tenantID, userID, id string) string {
-	return s.recordPrefix(tenantID, userID) + id
+	return s.userKey(kindSession, tenantID, userID, id)
 }
 
 func (s *Store) liveKey(tenantID, userID string) string {
-	return s.prefix + string(kindLive) + s.userTag(tenantID, userID)
+	return s.userKey(kindLive, tenantID, userID, "")
 }
 
 func (s *Store) cutoffKey(tenantID, userID string) string {
-	return s.prefix + string(kindCutoff) + s.userTag(tenantID, userID)
+	return s.userKey(kindCutoff, tenantID, userID, "")
 }
 
 // pointerKey has no hash tag: pointers spread over the whole Cluster.
 func (s *Store) pointerKey(tenantID, id string) string {
-	return s.prefix + string(kindPointer) + enc(tenantID) + id
+	var b strings.Builder
+	b.Grow(len(s.prefix) + len(tenantID) + len(id) + 20 + 2)
+	b.WriteString(s.prefix)
+	b.WriteByte(kindPointer)
+	writeEnc(&b, tenantID)
+	b.WriteString(id)
+	return b.String()
 }
 
 // parsePointerKey reads the tenant and session id of a pointer key past its kind letter.
@@ -1291,7 +1316,22 @@ const yearOneToUnix = 62135596800
 // timeKey writes t as 21 digits: seconds since January 1 of year 1 (12), then nanoseconds (9).
 // The scripts compare these (see prelude); the zero time is all zeros.
 func timeKey(t time.Time) string {
-	return fmt.Sprintf("%012d%09d", t.Unix()+yearOneToUnix, t.Nanosecond())
+	sec := t.Unix() + yearOneToUnix
+	if sec < 0 || sec > 999_999_999_999 {
+		return fmt.Sprintf("%012d%09d", sec, t.Nanosecond()) // not a time sessions have
+	}
+	var b [21]byte
+	putDigits(b[:12], uint64(sec))
+	putDigits(b[12:], uint64(t.Nanosecond()))
+	return string(b[:])
+}
+
+// putDigits writes v in decimal into all of b, zero-padded; b is long enough.
+func putDigits(b []byte, v uint64) {
+	for i := len(b) - 1; i >= 0; i-- {
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
 }
 
 func parseTimeKey(v string) (time.Time, error) {

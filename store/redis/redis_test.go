@@ -675,6 +675,7 @@ func TestScriptsReloaded(t *testing.T) {
 // TestTimeKey checks that time keys order as times do and read back exactly.
 func TestTimeKey(t *testing.T) {
 	times := []time.Time{
+		time.Date(0, 12, 31, 23, 59, 59, 0, time.UTC), // before year 1: formatted the slow way
 		{},
 		time.Date(1969, 12, 31, 23, 59, 59, 999999999, time.UTC),
 		time.Unix(0, 0),
