@@ -287,3 +287,31 @@ func BenchmarkFlushNothingDue(b *testing.B) {
 		tr.flush(false)
 	}
 }
+
+// BenchmarkTouchDue is a request of the many-sessions mode: each is its session's first in
+// a touch interval, so it queues the session for writing, and a flush later takes it off the
+// queue and writes it. ns/op is one touch with its share of the flushes (-many sessions,
+// touched in a shuffled order; sessions unknown to the store, which skips them).
+func BenchmarkTouchDue(b *testing.B) {
+	clk := newFakeClock()
+	tr, err := NewTracker(memory.New(), TrackerConfig{Now: clk.Now, TouchInterval: time.Minute, FlushEvery: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(tr.Close)
+	sessions := make([]*liveSession, *manySessions)
+	for i := range sessions {
+		sessions[i] = &liveSession{key: sessionKey("t1", fmt.Sprintf("s%d", i)), userID: "u1", interval: time.Minute}
+		sessions[i].writtenAt.Store(clk.Now().Add(-time.Minute).UnixNano())
+	}
+	rand.New(rand.NewPCG(1, 2)).Shuffle(len(sessions), func(i, j int) { sessions[i], sessions[j] = sessions[j], sessions[i] })
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		tr.touch(sessions[i%len(sessions)], clk.Now())
+		if i%1000 == 999 { // a second's requests on a busy node
+			clk.Advance(time.Second)
+			tr.flush(false)
+		}
+	}
+}

@@ -237,6 +237,49 @@ func TestIdleTimeout(t *testing.T) {
 	e.expect(tok2, CodeSessionIdle)
 }
 
+// Activity not yet written outlives the cache's copy of the session: a session dropped from
+// the cache while dirty is kept by key, and a reload takes its activity, which then decides
+// the idle timeout, shows in listings and reaches the store.
+func TestDroppedSessionKeepsActivity(t *testing.T) {
+	const idleD = time.Hour
+	e := newEnv(t, Config{DefaultPolicy: store.Policy{IdleTimeout: on(idleD), MaxSessions: noLimit}},
+		TrackerConfig{FlushEvery: time.Hour}) // flushes only when the test calls them
+	tok := e.token("u1", "t1", "s1", longLived)
+	e.expect(tok, "")
+	e.clk.Advance(49 * time.Minute)
+	e.expect(tok, "")
+	e.tr.flush(true)
+	written := e.clk.Now()
+	e.clk.Advance(30 * time.Second)
+	e.expect(tok, "") // dirty, and not due: its interval (a minute) has not passed since the flush
+	active := e.clk.Now()
+	e.tr.flush(false)
+	if s, err := e.get("t1", "s1"); err != nil || !s.LastActiveAt.Equal(written) {
+		t.Fatalf("setup: stored last activity %v (%v), want %v", s.LastActiveAt.Sub(clockStart), err, written.Sub(clockStart))
+	}
+	e.tr.sessions.Purge()
+	if got := e.tr.localActivity(sessionKey("t1", "s1")); !got.Equal(active) {
+		t.Errorf("after the cache dropped it: local activity %v, want %v", got.Sub(clockStart), active.Sub(clockStart))
+	}
+	list, _, err := e.tr.UserSessions(ctx, "t1", "u1", e.enf.DefaultPolicy())
+	if err != nil || len(list) != 1 || !list[0].LastActiveAt.Equal(active) {
+		t.Errorf("UserSessions after the cache dropped it: %+v, %v", list, err)
+	}
+	// The idle timeout after the last written activity, 30 seconds less after the last seen.
+	e.clk.Set(written.Add(idleD))
+	e.expect(tok, "")
+	e.tr.flush(true)
+	if s, err := e.get("t1", "s1"); err != nil || !s.LastActiveAt.Equal(e.clk.Now()) {
+		t.Errorf("stored last activity %v (%v), want %v", s.LastActiveAt.Sub(clockStart), err, e.clk.Now().Sub(clockStart))
+	}
+	e.tr.mu.Lock()
+	left := len(e.tr.dropped)
+	e.tr.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d dropped sessions kept after the final flush", left)
+	}
+}
+
 // Activity written by another node (to the shared store) keeps a session alive here.
 func TestIdleTimeoutSeesOtherNodesActivity(t *testing.T) {
 	clk := newFakeClock()
@@ -897,8 +940,10 @@ func TestTouchCoalescing(t *testing.T) {
 }
 
 // Two requests for one session that miss the cache together each load their own copy of it
-// (newLive); one copy ends up cached, the other in the dirty map. Flushing the latter leaves the
-// cached copy's dirty flag set for good, so none of its later activity is ever written.
+// (newLive); one copy ends up cached, the other dropped. Both are touched; the activity of
+// later requests, on the cached copy, must still be written. (When touches went to whichever
+// copy was queued first, flushing the dropped one left the cached copy's dirty flag set for
+// good.)
 func TestTouchTwoCopiesOfOneSession(t *testing.T) {
 	e := newEnv(t, Config{}, TrackerConfig{})
 	tok := e.token("u1", "t1", "s1", longLived)

@@ -59,12 +59,17 @@ type Tracker struct {
 
 	loads singleflight.Group // store reads (and creations) of sessions missing from the cache
 
-	mu    sync.Mutex
-	dirty map[string]*liveSession // sessions with activity not yet written
-	// due holds the dirty sessions by when their activity is due to be written (writtenAt +
-	// interval), in steps of flushEvery: a flush takes the steps that have come instead of
-	// walking every dirty session, of which a busy node has hundreds of thousands.
+	mu sync.Mutex
+	// due holds the dirty sessions (activity not yet written) by when their activity is due
+	// to be written (writtenAt + interval), in steps of flushEvery: a flush takes the steps
+	// that have come instead of walking every dirty session, of which a busy node has
+	// hundreds of thousands.
 	due map[int64][]*liveSession
+	// dropped holds, by key, the dirty sessions the session cache has dropped: what this node
+	// has seen of them is found there, until it is written, rather than in the cache. The
+	// dirty sessions the cache holds are not in it, so that a touch, on every request to a
+	// session once per interval, does no lookup by key.
+	dropped map[string]*liveSession
 
 	// With a store shared by several nodes, feedDownSince is when its change feed was lost
 	// (unix nanoseconds; 0 while it is up). Cached entries are trusted for MaxFeedGap past
@@ -146,7 +151,7 @@ func NewTracker(st store.Store, cfg TrackerConfig) (*Tracker, error) {
 		touchInterval: cfg.TouchInterval,
 		flushEvery:    cfg.FlushEvery,
 		sweepEvery:    cfg.SweepEvery,
-		dirty:         map[string]*liveSession{},
+		dropped:       map[string]*liveSession{},
 		due:           map[int64][]*liveSession{},
 		stop:          make(chan struct{}),
 		done:          make(chan struct{}),
@@ -166,7 +171,7 @@ func NewTracker(st store.Store, cfg TrackerConfig) (*Tracker, error) {
 	var err error
 	t.sessions, err = cache.New(orDefault(cfg.SessionCacheSize, 250_000), func(ls *liveSession) {
 		if ls != nil {
-			ls.gone.Store(true)
+			t.drop(ls)
 		}
 	})
 	if err != nil {
@@ -281,10 +286,11 @@ func (t *Tracker) flush(final bool) {
 	var touches []store.Touch
 	t.mu.Lock()
 	if final {
-		for _, ls := range t.dirty {
-			touches = appendTouch(touches, ls, now)
+		for _, list := range t.due {
+			for _, ls := range list {
+				touches = t.appendTouch(touches, ls, now)
+			}
 		}
-		clear(t.dirty)
 		clear(t.due)
 	}
 	current := now / int64(t.flushEvery)
@@ -299,8 +305,7 @@ func (t *Tracker) flush(final bool) {
 				later = append(later, ls)
 				continue
 			}
-			delete(t.dirty, ls.key)
-			touches = appendTouch(touches, ls, now)
+			touches = t.appendTouch(touches, ls, now)
 		}
 		if len(later) == 0 {
 			delete(t.due, step)
@@ -332,25 +337,52 @@ func (t *Tracker) touch(ls *liveSession, now time.Time) {
 		t.sessions.Get(ls.key)
 	}
 	t.mu.Lock()
-	if cur := t.dirty[ls.key]; cur != nil && cur != ls {
-		// Two requests that missed the cache together loaded two copies of the session. Its
-		// activity goes to the copy already queued; this copy stays unqueued, so its next
-		// touch comes here again rather than being lost.
-		cur.raise(ls.lastActive.Load())
-		ls.dirty.Store(false)
-	} else {
-		t.dirty[ls.key] = ls
-		step := (ls.writtenAt.Load() + int64(ls.interval)) / int64(t.flushEvery)
-		t.due[step] = append(t.due[step], ls)
+	step := (ls.writtenAt.Load() + int64(ls.interval)) / int64(t.flushEvery)
+	t.due[step] = append(t.due[step], ls)
+	if ls.gone.Load() {
+		// Dropped before it was dirty, by the cache (see drop), and touched by a request that
+		// found it earlier.
+		t.keepDropped(ls)
 	}
 	t.mu.Unlock()
 }
 
+// drop marks a session the cache has dropped, and keeps it by key while it is dirty. The
+// flags are set before and read under t.mu, which touch and flush also hold when they read
+// and change them: a session made dirty as it is dropped is kept here or by touch, or both.
+func (t *Tracker) drop(ls *liveSession) {
+	ls.gone.Store(true)
+	if !ls.dirty.Load() {
+		return // a touch racing with us sees gone when it queues the session
+	}
+	t.mu.Lock()
+	if ls.dirty.Load() {
+		t.keepDropped(ls)
+	}
+	t.mu.Unlock()
+}
+
+// keepDropped keeps a dirty session the cache has dropped. Should another copy of it be kept
+// already (two requests that missed the cache together load two copies, and one of them is
+// dropped when the other is cached), the two take the later activity of both, and both are
+// written when due. The caller holds t.mu.
+func (t *Tracker) keepDropped(ls *liveSession) {
+	if cur := t.dropped[ls.key]; cur != nil && cur != ls {
+		cur.raise(ls.lastActive.Load())
+		ls.raise(cur.lastActive.Load())
+		return
+	}
+	t.dropped[ls.key] = ls
+}
+
 // appendTouch takes a dirty session off the queue at now, adding its activity to touches
-// unless the store already has it. The caller holds t.mu and has taken it out of t.dirty.
-func appendTouch(touches []store.Touch, ls *liveSession, now int64) []store.Touch {
+// unless the store already has it. The caller holds t.mu and has taken it out of t.due.
+func (t *Tracker) appendTouch(touches []store.Touch, ls *liveSession, now int64) []store.Touch {
 	// Clear the flag before reading the time: a touch racing with us marks it again.
 	ls.dirty.Store(false)
+	if ls.gone.Load() && t.dropped[ls.key] == ls {
+		delete(t.dropped, ls.key)
+	}
 	ls.writtenAt.Store(now)
 	at := ls.lastActive.Load()
 	if at <= ls.stored.Load() {
@@ -411,7 +443,7 @@ func (t *Tracker) localActivity(key string) time.Time {
 		last = ls.lastActiveTime()
 	}
 	t.mu.Lock()
-	pending := t.dirty[key]
+	pending := t.dropped[key]
 	t.mu.Unlock()
 	if pending != nil && pending.lastActiveTime().After(last) {
 		last = pending.lastActiveTime()
@@ -424,7 +456,7 @@ func (t *Tracker) localActivity(key string) time.Time {
 // meanwhile.
 func (t *Tracker) newLive(s *store.Session, c *Claims, p *store.Policy) *liveSession {
 	t.mu.Lock()
-	pending := t.dirty[c.sessionKey]
+	pending := t.dropped[c.sessionKey]
 	t.mu.Unlock()
 	if pending != nil && !s.Ended() {
 		pending.raise(s.LastActiveAt.UnixNano()) // other nodes' activity, through the store
