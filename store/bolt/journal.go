@@ -99,6 +99,17 @@ func (j *journal) add(k activityKey, at int64) {
 	j.pending++
 }
 
+// snapshot is the latest activity of each session the journal holds, as touches.
+func (j *journal) snapshot() []store.Touch {
+	j.mu.RLock()
+	defer j.mu.RUnlock()
+	snap := make([]store.Touch, 0, len(j.latest))
+	for k, at := range j.latest {
+		snap = append(snap, store.Touch{TenantID: k.tenant, ID: k.id, At: time.Unix(0, at)})
+	}
+	return snap
+}
+
 // encodeTouches is the journal value of touches: their count, then each touch's tenant and
 // session ids (length-prefixed) and time (unix ns).
 func encodeTouches(touches []store.Touch) []byte {
@@ -253,7 +264,7 @@ func (s *Store) raising(touches []store.Touch) []store.Touch {
 // wrote. Touches journalled meanwhile stay for the next fold.
 func (s *Store) fold() error {
 	if !s.act.folding.TryLock() {
-		return nil // another fold is at it
+		return nil // a fold or a compaction is at it
 	}
 	defer s.act.folding.Unlock()
 
@@ -261,18 +272,9 @@ func (s *Store) fold() error {
 	if err != nil {
 		return fmt.Errorf("folding session activity: %w", err)
 	}
-	type entry struct {
-		key activityKey
-		at  int64
-	}
-	s.act.mu.RLock()
-	snap := make([]entry, 0, len(s.act.latest))
-	for k, at := range s.act.latest {
-		snap = append(snap, entry{k, at})
-	}
-	s.act.mu.RUnlock()
-	slices.SortFunc(snap, func(a, b entry) int {
-		return cmp.Or(cmp.Compare(a.key.tenant, b.key.tenant), cmp.Compare(a.key.id, b.key.id))
+	snap := s.act.snapshot()
+	slices.SortFunc(snap, func(a, b store.Touch) int {
+		return cmp.Or(cmp.Compare(a.TenantID, b.TenantID), cmp.Compare(a.ID, b.ID))
 	})
 
 	// Records that cannot be read keep what they hold, and the fold goes on: one bad record
@@ -282,18 +284,18 @@ func (s *Store) fold() error {
 		var bad []error
 		err := s.writes.update(func(tx *bbolt.Tx) error {
 			bad = bad[:0] // the committer may run this again
-			for _, e := range chunk {
-				b, v := rawRecord(tx, e.key.tenant, e.key.id)
+			for _, t := range chunk {
+				b, v := rawRecord(tx, t.TenantID, t.ID)
 				if v == nil {
 					continue // purged since, or never created
 				}
-				rec, changed, err := touchedRecord(v, time.Unix(0, e.at))
+				rec, changed, err := touchedRecord(v, t.At)
 				if err != nil {
-					bad = append(bad, fmt.Errorf("session %s/%s: %w", e.key.tenant, e.key.id, err))
+					bad = append(bad, fmt.Errorf("session %s/%s: %w", t.TenantID, t.ID, err))
 					continue
 				}
 				if changed {
-					if err := b.Put([]byte(e.key.id), rec); err != nil {
+					if err := b.Put([]byte(t.ID), rec); err != nil {
 						return err
 					}
 				}
@@ -306,9 +308,10 @@ func (s *Store) fold() error {
 		unreadable = append(unreadable, bad...)
 		// The records have it now; activity raised since stays.
 		s.act.mu.Lock()
-		for _, e := range chunk {
-			if s.act.latest[e.key] == e.at {
-				delete(s.act.latest, e.key)
+		for _, t := range chunk {
+			k := activityKey{t.TenantID, t.ID}
+			if s.act.latest[k] == t.At.UnixNano() {
+				delete(s.act.latest, k)
 			}
 		}
 		s.act.mu.Unlock()
@@ -382,13 +385,7 @@ func (s *Store) compact() error {
 	if err != nil {
 		return fmt.Errorf("compacting the activity journal: %w", err)
 	}
-	s.act.mu.RLock()
-	snap := make([]store.Touch, 0, len(s.act.latest))
-	for k, at := range s.act.latest {
-		snap = append(snap, store.Touch{TenantID: k.tenant, ID: k.id, At: time.Unix(0, at)})
-	}
-	s.act.mu.RUnlock()
-	for chunk := range slices.Chunk(snap, compactChunk) {
+	for chunk := range slices.Chunk(s.act.snapshot(), compactChunk) {
 		v := encodeTouches(chunk)
 		err := s.writes.update(func(tx *bbolt.Tx) error {
 			j := tx.Bucket(bucketActivity)
