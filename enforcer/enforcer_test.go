@@ -1335,3 +1335,30 @@ func TestFirstRequestBurstLinksSession(t *testing.T) {
 		}
 	}
 }
+
+// A session the cache dropped while its activity was unwritten, and that a request then loads
+// again, is cached as a new copy with that activity: its claims link to it, and the dropped
+// copy's activity is still written.
+func TestRefilledDroppedSessionLinks(t *testing.T) {
+	e := newEnv(t, Config{}, TrackerConfig{FlushEvery: time.Hour}) // flushes only when the test calls them
+	tok := e.token("u1", "t1", "s1", longLived)
+	e.expect(tok, "")
+	e.tr.flush(true)
+	e.clk.Advance(10 * time.Second)
+	e.expect(tok, "") // dirty: not written yet
+	// The cache drops it, dirty.
+	e.tr.sessions.Invalidate(sessionKey("t1", "s1"))
+	e.settle()
+	e.clk.Advance(time.Second)
+	e.expect(tok, "") // loads it again
+	e.settle()
+	e.expect(tok, "") // links the refilled copy, found in the cache now
+	ls, tp := linked(e.cachedClaims(tok))
+	if ls == nil || tp == nil {
+		t.Fatalf("after a refill: claims lead to session %p and policy %p; want both", ls, tp)
+	}
+	e.tr.flush(true)
+	if s, err := e.get("t1", "s1"); err != nil || !s.LastActiveAt.Equal(e.clk.Now()) {
+		t.Errorf("stored last activity %v (%v), want %v", s.LastActiveAt.Sub(clockStart), err, e.clk.Now().Sub(clockStart))
+	}
+}

@@ -453,16 +453,12 @@ func (t *Tracker) localActivity(key string) time.Time {
 
 // newLive wraps a session loaded from the store for the claims that named it, keeping
 // activity this node has not written yet when the session was dropped from the cache
-// meanwhile.
+// meanwhile. The dropped copy is not used again: it is marked gone for good (links to it
+// must stay broken, see linked), and stays queued until its activity is written.
 func (t *Tracker) newLive(s *store.Session, c *Claims, p *store.Policy) *liveSession {
 	t.mu.Lock()
 	pending := t.dropped[c.sessionKey]
 	t.mu.Unlock()
-	if pending != nil && !s.Ended() {
-		pending.raise(s.LastActiveAt.UnixNano()) // other nodes' activity, through the store
-		raiseTo(&pending.stored, s.LastActiveAt.UnixNano())
-		return pending
-	}
 	ls := &liveSession{key: c.sessionKey, userID: c.UserID, createdAt: s.CreatedAt.UnixNano(), interval: t.intervalFor(p)}
 	if s.Ended() {
 		reason := s.EndReason
@@ -474,6 +470,10 @@ func (t *Tracker) newLive(s *store.Session, c *Claims, p *store.Policy) *liveSes
 	ls.lastActive.Store(s.LastActiveAt.UnixNano())
 	ls.stored.Store(s.LastActiveAt.UnixNano())
 	ls.writtenAt.Store(t.now().UnixNano())
+	if pending != nil && !s.Ended() {
+		raiseTo(&pending.stored, s.LastActiveAt.UnixNano()) // what the store has needs no write
+		ls.raise(pending.lastActive.Load())
+	}
 	return ls
 }
 
@@ -574,8 +574,6 @@ func (t *Tracker) admit(ctx context.Context, c *Claims, now time.Time, defaults 
 		}
 		return reason, nil
 	}
-	// A new session is touched too: that queues it, so a copy loaded before its cache fill
-	// lands is the same object (see newLive).
 	t.touch(ls, now)
 	return "", nil
 }
