@@ -1337,8 +1337,8 @@ func TestFirstRequestBurstLinksSession(t *testing.T) {
 }
 
 // A session the cache dropped while its activity was unwritten, and that a request then loads
-// again, is cached as a new copy with that activity: its claims link to it, and the dropped
-// copy's activity is still written.
+// again, is cached as a new copy: its claims link to it, its activity is written, and the
+// dropped copy is let go once written.
 func TestRefilledDroppedSessionLinks(t *testing.T) {
 	e := newEnv(t, Config{}, TrackerConfig{FlushEvery: time.Hour}) // flushes only when the test calls them
 	tok := e.token("u1", "t1", "s1", longLived)
@@ -1360,5 +1360,11 @@ func TestRefilledDroppedSessionLinks(t *testing.T) {
 	e.tr.flush(true)
 	if s, err := e.get("t1", "s1"); err != nil || !s.LastActiveAt.Equal(e.clk.Now()) {
 		t.Errorf("stored last activity %v (%v), want %v", s.LastActiveAt.Sub(clockStart), err, e.clk.Now().Sub(clockStart))
+	}
+	e.tr.mu.Lock()
+	left := len(e.tr.dropped)
+	e.tr.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d dropped sessions kept after the final flush", left)
 	}
 }
