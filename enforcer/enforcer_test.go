@@ -268,16 +268,7 @@ func TestDroppedSessionKeepsActivity(t *testing.T) {
 	// The idle timeout after the last written activity, 30 seconds less after the last seen.
 	e.clk.Set(written.Add(idleD))
 	e.expect(tok, "")
-	e.tr.flush(true)
-	if s, err := e.get("t1", "s1"); err != nil || !s.LastActiveAt.Equal(e.clk.Now()) {
-		t.Errorf("stored last activity %v (%v), want %v", s.LastActiveAt.Sub(clockStart), err, e.clk.Now().Sub(clockStart))
-	}
-	e.tr.mu.Lock()
-	left := len(e.tr.dropped)
-	e.tr.mu.Unlock()
-	if left != 0 {
-		t.Errorf("%d dropped sessions kept after the final flush", left)
-	}
+	e.flushAllActiveNow("t1", "s1")
 }
 
 // Activity written by another node (to the shared store) keeps a session alive here.
@@ -1357,14 +1348,5 @@ func TestRefilledDroppedSessionLinks(t *testing.T) {
 	if ls == nil || tp == nil {
 		t.Fatalf("after a refill: claims lead to session %p and policy %p; want both", ls, tp)
 	}
-	e.tr.flush(true)
-	if s, err := e.get("t1", "s1"); err != nil || !s.LastActiveAt.Equal(e.clk.Now()) {
-		t.Errorf("stored last activity %v (%v), want %v", s.LastActiveAt.Sub(clockStart), err, e.clk.Now().Sub(clockStart))
-	}
-	e.tr.mu.Lock()
-	left := len(e.tr.dropped)
-	e.tr.mu.Unlock()
-	if left != 0 {
-		t.Errorf("%d dropped sessions kept after the final flush", left)
-	}
+	e.flushAllActiveNow("t1", "s1")
 }

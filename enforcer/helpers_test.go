@@ -330,6 +330,22 @@ func (e *env) settle() {
 	e.tr.policies.Wait()
 }
 
+// flushAllActiveNow writes all pending activity, and checks that the store has the session
+// last active now and that the tracker keeps no dropped session.
+func (e *env) flushAllActiveNow(tenant, id string) {
+	e.t.Helper()
+	e.tr.flush(true)
+	if s, err := e.get(tenant, id); err != nil || !s.LastActiveAt.Equal(e.clk.Now()) {
+		e.t.Errorf("stored last activity %v (%v), want %v", s.LastActiveAt.Sub(clockStart), err, e.clk.Now().Sub(clockStart))
+	}
+	e.tr.mu.Lock()
+	left := len(e.tr.dropped)
+	e.tr.mu.Unlock()
+	if left != 0 {
+		e.t.Errorf("%d dropped sessions kept after the final flush", left)
+	}
+}
+
 // tokenCached reports whether token is in the verifier's cache.
 func (e *env) tokenCached(token string) bool { return e.cachedClaims(token) != nil }
 
