@@ -87,20 +87,27 @@ func (c *Cache[V]) Generation() uint64 { return c.gen.Load() }
 
 // Fill caches v under key unless an invalidation happened since gen was read, or key holds v
 // already. Once it returns, Get shows v unless the cache refused it.
-func (c *Cache[V]) Fill(key string, v V, gen uint64) {
+//
+// It reports whether the cache took v (or held it already): then, as for a value Get
+// returned, onExit reports when v leaves the cache, refusal included. A false means v was
+// never cached (an invalidation came first, the cache is closed, or ristretto dropped the
+// set under contention), and onExit will not hear of it.
+func (c *Cache[V]) Fill(key string, v V, gen uint64) bool {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if c.closed || c.gen.Load() != gen {
-		return
+		return false
 	}
 	c.fillMu.Lock()
 	defer c.fillMu.Unlock()
 	if cur, ok := c.rc.Get(key); ok && cur == v {
-		return
+		return true
 	}
-	if c.rc.Set(key, v, 1) {
-		c.rc.Wait()
+	if !c.rc.Set(key, v, 1) {
+		return false
 	}
+	c.rc.Wait()
+	return true
 }
 
 // Invalidate drops keys and makes every fill that started before it a no-op: once it returns,

@@ -1327,6 +1327,36 @@ func TestFirstRequestBurstLinksSession(t *testing.T) {
 	}
 }
 
+// A session's first request links its claims to the session and policy it has just cached,
+// whether it created the session or loaded it, so that its second request looks up neither.
+// While the caches are not trusted (the change feed is down), nothing is linked.
+func TestFirstRequestLinks(t *testing.T) {
+	e, st := newSharedEnv(t)
+	st.connected(true)
+	tok := e.token("u1", "t1", "s1")
+	e.expect(tok, "") // creates the session, loads the tenant's policy
+	if ls, tp := linked(e.cachedClaims(tok)); ls == nil || tp == nil {
+		t.Fatalf("after the request that created it: claims lead to session %p and policy %p; want both", ls, tp)
+	}
+	e.tr.sessions.Invalidate(sessionKey("t1", "s1"))
+	e.tr.policies.Invalidate("t1")
+	if ls, tp := linked(e.cachedClaims(tok)); ls != nil || tp != nil {
+		t.Fatalf("after the caches dropped them: claims lead to session %p and policy %p; want neither", ls, tp)
+	}
+	e.expect(tok, "") // loads both from the store
+	if ls, tp := linked(e.cachedClaims(tok)); ls == nil || tp == nil {
+		t.Fatalf("after the request that loaded it: claims lead to session %p and policy %p; want both", ls, tp)
+	}
+
+	st.connected(false)
+	e.clk.Advance(MaxFeedGap + time.Second)
+	tok2 := e.token("u2", "t2", "s2")
+	e.expect(tok2, "")
+	if ls := e.cachedClaims(tok2).live.Load(); ls != nil {
+		t.Fatalf("with the change feed down: claims linked to session %p", ls)
+	}
+}
+
 // A session the cache dropped while its activity was unwritten, and that a request then loads
 // again, is cached as a new copy: its claims link to it, its activity is written, and the
 // dropped copy is let go once written.

@@ -414,8 +414,9 @@ func (t *Tracker) policy(ctx context.Context, tenantID string, defaults *store.P
 }
 
 // policyEntry returns the tenant's policy entry from the cache when trusted, else from the
-// store; cached reports which.
-func (t *Tracker) policyEntry(ctx context.Context, tenantID string, trusted bool) (tp *tenantPolicy, cached bool, err error) {
+// store; held reports whether the entry is the cache's (found there, or filled), so that it
+// is marked gone once the cache drops it.
+func (t *Tracker) policyEntry(ctx context.Context, tenantID string, trusted bool) (tp *tenantPolicy, held bool, err error) {
 	if trusted {
 		if tp, ok := t.policies.Get(tenantID); ok {
 			return tp, true, nil
@@ -431,8 +432,7 @@ func (t *Tracker) policyEntry(ctx context.Context, tenantID string, trusted bool
 	default:
 		tp.p, tp.own = p, true
 	}
-	t.policies.Fill(tenantID, tp, gen)
-	return tp, false, nil
+	return tp, t.policies.Fill(tenantID, tp, gen), nil
 }
 
 // localActivity is the latest activity this node has seen on a session, from the cache or
@@ -480,8 +480,9 @@ func (t *Tracker) newLive(s *store.Session, c *Claims, p *store.Policy) *liveSes
 // session returns the claims' session from the cache, else from the store, creating it when
 // the store has none. Concurrent first requests of one session (a page firing its calls with
 // a fresh token) share one load: one store read and at most one creation.
-// cached reports whether it came from the cache (when trusted).
-func (t *Tracker) session(ctx context.Context, c *Claims, now time.Time, p *store.Policy, client Client, locate func(string) *store.Location, trusted bool) (ls *liveSession, cached bool, err error) {
+// held reports whether the session is the cache's (found there, or filled), so that it is
+// marked gone once the cache drops it.
+func (t *Tracker) session(ctx context.Context, c *Claims, now time.Time, p *store.Policy, client Client, locate func(string) *store.Location, trusted bool) (ls *liveSession, held bool, err error) {
 	if trusted {
 		if ls, ok := t.sessions.Get(c.sessionKey); ok {
 			return ls, true, nil
@@ -495,21 +496,30 @@ func (t *Tracker) session(ctx context.Context, c *Claims, now time.Time, p *stor
 		ctx := context.WithoutCancel(ctx)
 		gen := t.sessions.Generation()
 		s, err := t.store.Get(ctx, c.TenantID, c.SessionID)
-		if errors.Is(err, store.ErrNotFound) {
-			ls, err := t.create(ctx, c, now, p, client, locate, gen)
-			return ls, err
-		}
-		if err != nil {
+		var ls *liveSession
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			if ls, err = t.create(ctx, c, now, p, client, locate); err != nil {
+				return nil, err
+			}
+		case err != nil:
 			return nil, err
+		default:
+			ls = t.newLive(&s, c, p)
 		}
-		ls := t.newLive(&s, c, p)
-		t.sessions.Fill(c.sessionKey, ls, gen)
-		return ls, nil
+		return loaded{ls, t.sessions.Fill(c.sessionKey, ls, gen)}, nil
 	})
 	if err != nil {
 		return nil, false, err
 	}
-	return v.(*liveSession), false, nil
+	l := v.(loaded)
+	return l.ls, l.held, nil
+}
+
+// loaded is what one load of a session gives every request that shared it.
+type loaded struct {
+	ls   *liveSession
+	held bool // Fill took it
 }
 
 // admit decides on one request of an identified user: the session is found or created,
@@ -521,25 +531,28 @@ func (t *Tracker) admit(ctx context.Context, c *Claims, now time.Time, defaults 
 	if trusted {
 		ls, tp = linked(c)
 	}
+	// What the caches hold is linked, whether found there or just filled: their drop marks
+	// it gone. Nothing is linked while the caches are not trusted.
 	linkPolicy := false
 	if tp == nil {
 		var err error
 		if tp, linkPolicy, err = t.policyEntry(ctx, c.TenantID, trusted); err != nil {
 			return CodeStoreUnavailable, err
 		}
+		linkPolicy = linkPolicy && trusted
 	}
 	p := tp.effective(defaults)
 	if ls == nil {
-		var cached bool
+		var held bool
 		var err error
-		if ls, cached, err = t.session(ctx, c, now, p, client, locate, trusted); err != nil {
+		if ls, held, err = t.session(ctx, c, now, p, client, locate, trusted); err != nil {
 			var refused errRefused // declared here: errors.As makes it escape to the heap
 			if errors.As(err, &refused) {
 				return string(refused), nil
 			}
 			return CodeStoreUnavailable, err
 		}
-		if cached && c.live.Load() != ls {
+		if held && trusted && c.live.Load() != ls {
 			c.live.Store(ls)
 		}
 	}
@@ -600,7 +613,7 @@ func (e errRefused) Error() string { return "session refused: " + string(e) }
 
 // create makes the session a valid token names, under the tenant's limit and the user's
 // cut-off.
-func (t *Tracker) create(ctx context.Context, c *Claims, now time.Time, p *store.Policy, client Client, locate func(string) *store.Location, gen uint64) (*liveSession, error) {
+func (t *Tracker) create(ctx context.Context, c *Claims, now time.Time, p *store.Policy, client Client, locate func(string) *store.Location) (*liveSession, error) {
 	info := client.Info()
 	ua := info.UserAgent
 	if len(ua) > maxUserAgent {
@@ -628,9 +641,7 @@ func (t *Tracker) create(ctx context.Context, c *Claims, now time.Time, p *store
 	if res.Refused != "" {
 		return nil, errRefused(res.Refused)
 	}
-	ls := t.newLive(&res.Session, c, p)
-	t.sessions.Fill(c.sessionKey, ls, gen)
-	return ls, nil
+	return t.newLive(&res.Session, c, p), nil
 }
 
 // forget drops ended sessions from the cache.
