@@ -283,8 +283,17 @@ func (t *Tracker) Close() {
 // when final).
 func (t *Tracker) flush(final bool) {
 	now := t.now().UnixNano()
-	var touches []store.Touch
+	current := now / int64(t.flushEvery)
 	t.mu.Lock()
+	// Room for every session of the steps at hand: a busy second's thousands of touches would
+	// otherwise grow the slice a dozen times over.
+	n := 0
+	for step, list := range t.due {
+		if final || step <= current {
+			n += len(list)
+		}
+	}
+	touches := make([]store.Touch, 0, n)
 	if final {
 		for _, list := range t.due {
 			for _, ls := range list {
@@ -293,7 +302,6 @@ func (t *Tracker) flush(final bool) {
 		}
 		clear(t.due)
 	}
-	current := now / int64(t.flushEvery)
 	for step, list := range t.due {
 		if step > current {
 			continue
