@@ -1320,7 +1320,7 @@ func TestFirstRequestBurstLinksSession(t *testing.T) {
 		close(start)
 		wg.Wait()
 		e.settle()
-		e.expect(tok, "") // links the policy, found in its cache now
+		e.expect(tok, "") // links what the burst left unlinked (concurrent policy fills replace each other)
 		if ls, tp := linked(e.cachedClaims(tok)); ls == nil || tp == nil {
 			t.Fatalf("session s%02d: after its burst, claims lead to session %p and policy %p; want both", s, ls, tp)
 		}
@@ -1373,7 +1373,7 @@ func TestRefilledDroppedSessionLinks(t *testing.T) {
 	e.clk.Advance(time.Second)
 	e.expect(tok, "") // loads it again
 	e.settle()
-	e.expect(tok, "") // links the refilled copy, found in the cache now
+	e.expect(tok, "") // follows the link the load made
 	ls, tp := linked(e.cachedClaims(tok))
 	if ls == nil || tp == nil {
 		t.Fatalf("after a refill: claims lead to session %p and policy %p; want both", ls, tp)

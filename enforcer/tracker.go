@@ -422,9 +422,9 @@ func (t *Tracker) policy(ctx context.Context, tenantID string, defaults *store.P
 }
 
 // policyEntry returns the tenant's policy entry from the cache when trusted, else from the
-// store; held reports whether the entry is the cache's (found there, or filled), so that it
-// is marked gone once the cache drops it.
-func (t *Tracker) policyEntry(ctx context.Context, tenantID string, trusted bool) (tp *tenantPolicy, held bool, err error) {
+// store. linkable reports whether a session may link to it: the caches are trusted and the
+// entry is the cache's (found there, or filled), so that it is marked gone once dropped.
+func (t *Tracker) policyEntry(ctx context.Context, tenantID string, trusted bool) (tp *tenantPolicy, linkable bool, err error) {
 	if trusted {
 		if tp, ok := t.policies.Get(tenantID); ok {
 			return tp, true, nil
@@ -440,7 +440,8 @@ func (t *Tracker) policyEntry(ctx context.Context, tenantID string, trusted bool
 	default:
 		tp.p, tp.own = p, true
 	}
-	return tp, t.policies.Fill(tenantID, tp, gen), nil
+	held := t.policies.Fill(tenantID, tp, gen)
+	return tp, trusted && held, nil
 }
 
 // localActivity is the latest activity this node has seen on a session, from the cache or
@@ -488,9 +489,9 @@ func (t *Tracker) newLive(s *store.Session, c *Claims, p *store.Policy) *liveSes
 // session returns the claims' session from the cache, else from the store, creating it when
 // the store has none. Concurrent first requests of one session (a page firing its calls with
 // a fresh token) share one load: one store read and at most one creation.
-// held reports whether the session is the cache's (found there, or filled), so that it is
-// marked gone once the cache drops it.
-func (t *Tracker) session(ctx context.Context, c *Claims, now time.Time, p *store.Policy, client Client, locate func(string) *store.Location, trusted bool) (ls *liveSession, held bool, err error) {
+// linkable reports whether claims may link to it: the caches are trusted and the session is
+// the cache's (found there, or filled), so that it is marked gone once dropped.
+func (t *Tracker) session(ctx context.Context, c *Claims, now time.Time, p *store.Policy, client Client, locate func(string) *store.Location, trusted bool) (ls *liveSession, linkable bool, err error) {
 	if trusted {
 		if ls, ok := t.sessions.Get(c.sessionKey); ok {
 			return ls, true, nil
@@ -521,7 +522,7 @@ func (t *Tracker) session(ctx context.Context, c *Claims, now time.Time, p *stor
 		return nil, false, err
 	}
 	l := v.(loaded)
-	return l.ls, l.held, nil
+	return l.ls, trusted && l.held, nil
 }
 
 // loaded is what one load of a session gives every request that shared it.
@@ -539,28 +540,25 @@ func (t *Tracker) admit(ctx context.Context, c *Claims, now time.Time, defaults 
 	if trusted {
 		ls, tp = linked(c)
 	}
-	// What the caches hold is linked, whether found there or just filled: their drop marks
-	// it gone. Nothing is linked while the caches are not trusted.
 	linkPolicy := false
 	if tp == nil {
 		var err error
 		if tp, linkPolicy, err = t.policyEntry(ctx, c.TenantID, trusted); err != nil {
 			return CodeStoreUnavailable, err
 		}
-		linkPolicy = linkPolicy && trusted
 	}
 	p := tp.effective(defaults)
 	if ls == nil {
-		var held bool
+		var linkable bool
 		var err error
-		if ls, held, err = t.session(ctx, c, now, p, client, locate, trusted); err != nil {
+		if ls, linkable, err = t.session(ctx, c, now, p, client, locate, trusted); err != nil {
 			var refused errRefused // declared here: errors.As makes it escape to the heap
 			if errors.As(err, &refused) {
 				return string(refused), nil
 			}
 			return CodeStoreUnavailable, err
 		}
-		if held && trusted && c.live.Load() != ls {
+		if linkable && c.live.Load() != ls {
 			c.live.Store(ls)
 		}
 	}
